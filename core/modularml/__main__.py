@@ -1,0 +1,5 @@
+"""``python -m modularml``: the same command line as the ``modularml`` script."""
+
+from modularml.cli import main
+
+raise SystemExit(main())

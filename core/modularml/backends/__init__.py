@@ -1,0 +1,19 @@
+"""Backends: the :class:`Backend` name type, the protocol every backend implements, and shared helpers."""
+
+from modularml.backends.backend import Backend, backend_of, get_backend
+from modularml.backends.devices import normalize_device
+from modularml.backends.numpy_ops import NumpyTensorOps
+from modularml.backends.padding import PAD_MODES, normalize_pad_width, pad_index_map
+from modularml.backends.protocol import BackendProtocol
+
+__all__ = [
+    "PAD_MODES",
+    "Backend",
+    "BackendProtocol",
+    "NumpyTensorOps",
+    "backend_of",
+    "get_backend",
+    "normalize_device",
+    "normalize_pad_width",
+    "pad_index_map",
+]

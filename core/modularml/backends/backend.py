@@ -1,0 +1,126 @@
+"""The :class:`Backend` name type and access to backend implementations."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, ClassVar
+
+import numpy as np
+
+from modularml.errors import BackendNotSupportedError
+from modularml.plugins.known import known_backend
+from modularml.plugins.manager import get_plugin_manager
+from modularml.plugins.registry import BackendInfo
+
+__all__ = ["Backend", "backend_of", "get_backend"]
+
+
+class Backend(str):
+    """The name of an execution backend, resolved through the plugin registry.
+
+    ``Backend`` behaves like the enum of the API reference (``Backend.TORCH``,
+    ``Backend.TENSORFLOW``, ``Backend.SCIKIT``, with ``.name`` and ``.value``) but is open:
+    backends contributed by third-party plugins are valid too. It is a ``str`` subclass, so
+    it compares equal to its canonical name and serializes as one.
+
+    ``Backend(value)`` accepts a ``Backend``, a canonical name or an alias, in any case
+    (``"torch"``/``"pytorch"``, ``"tensorflow"``/``"tf"``, ``"scikit"``/``"sklearn"``).
+    Naming one of the project's own backends always works, installed or not; using it
+    (:attr:`implementation`) needs its distribution and otherwise raises
+    :class:`~modularml.errors.BackendNotInstalledError` saying what to ``pip install``.
+
+    Raises:
+        BackendNotSupportedError: If the name is neither a project backend nor one
+            contributed by an installed plugin.
+    """
+
+    TORCH: ClassVar[Backend]
+    TENSORFLOW: ClassVar[Backend]
+    SCIKIT: ClassVar[Backend]
+
+    __slots__ = ()
+
+    def __new__(cls, value: str | Backend) -> Backend:
+        if isinstance(value, Backend):
+            return value
+        raw = getattr(value, "value", value)  # tolerate enum members of older code
+        if not isinstance(raw, str):
+            raise BackendNotSupportedError(
+                f"A backend is named by a string such as 'torch', 'tensorflow' or 'scikit'; got {value!r}."
+            )
+        known = known_backend(raw)
+        if known is not None:
+            return str.__new__(cls, known.name)
+        canonical = get_plugin_manager().canonical_backend_name(raw)
+        if canonical is None:
+            get_plugin_manager().backend_info(raw)  # raises the explanatory error
+        return str.__new__(cls, canonical)
+
+    @property
+    def value(self) -> str:
+        """The canonical name (``"torch"``)."""
+        return str(self)
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        """The enum-style name (``"TORCH"``)."""
+        return str(self).upper()
+
+    @property
+    def is_installed(self) -> bool:
+        """Whether a plugin providing this backend is installed and loaded."""
+        return get_plugin_manager().canonical_backend_name(self) is not None
+
+    @property
+    def info(self) -> BackendInfo:
+        """Registration details (distribution, aliases, formats) of the installed backend."""
+        return get_plugin_manager().backend_info(self)
+
+    @property
+    def implementation(self) -> Any:
+        """The backend object (see :class:`~modularml.backends.BackendProtocol`), created on first use."""
+        return self.info.load()
+
+    @classmethod
+    def installed(cls) -> list[Backend]:
+        """Every installed backend, sorted by name."""
+        return [str.__new__(cls, name) for name in sorted(get_plugin_manager().backends())]
+
+    def __repr__(self) -> str:
+        return f"<Backend.{self.name}: {str(self)!r}>"
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (Backend, (str(self),))
+
+
+Backend.TORCH = str.__new__(Backend, "torch")
+Backend.TENSORFLOW = str.__new__(Backend, "tensorflow")
+Backend.SCIKIT = str.__new__(Backend, "scikit")
+
+
+def get_backend(backend: str | Backend) -> Any:
+    """Return the implementation of a backend by name or alias, creating it on first use.
+
+    Raises:
+        BackendNotInstalledError: If it is one of the project's backends and not installed.
+        BackendNotSupportedError: If no installed plugin provides it.
+    """
+    return Backend(backend).implementation
+
+
+def backend_of(value: Any) -> Backend | None:
+    """The backend whose native tensor ``value`` is, or ``None`` (numpy arrays, plain Python).
+
+    Only backends whose framework module is already imported are asked, so this never
+    imports a framework. numpy arrays belong to the core, not to a backend.
+    """
+    if isinstance(value, (np.ndarray, np.generic)):
+        return None
+    for name, info in get_plugin_manager().backends().items():
+        if info.framework_module is not None and info.framework_module not in sys.modules:
+            continue
+        if info.framework_module is None and not info.is_loaded:
+            continue
+        if info.load().is_native(value):
+            return str.__new__(Backend, name)
+    return None

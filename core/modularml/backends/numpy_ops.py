@@ -1,0 +1,93 @@
+"""Tensor operations on numpy arrays, for backends whose native values are numpy arrays.
+
+The scikit-learn backend (and any other numpy-native backend) builds on
+:class:`NumpyTensorOps`; it implements the tensor part of
+:class:`~modularml.backends.protocol.BackendProtocol` and only knows the CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import DTypeLike
+
+from modularml.backends.devices import normalize_device
+from modularml.backends.padding import PAD_MODES, PadWidth, check_pad_mode, normalize_pad_width
+from modularml.errors import DeviceError
+
+__all__ = ["NumpyTensorOps"]
+
+
+class NumpyTensorOps:
+    """Tensor operations whose native values are ``numpy.ndarray`` (CPU only)."""
+
+    name = "numpy"
+    trainable = False
+    supports_partial_fit = False
+    zero_copy_from_numpy = True
+
+    def __init__(self) -> None:
+        self._rng = np.random.default_rng()
+
+    def available_devices(self) -> list[str]:
+        return ["cpu"]
+
+    def _check_device(self, device: str | None) -> None:
+        canonical = normalize_device(device)
+        if canonical != "cpu":
+            raise DeviceError(f"Device {device!r} is not available to the {self.name!r} backend; it runs on 'cpu'.")
+
+    def device_of(self, value: Any) -> str:
+        return "cpu"
+
+    def seed(self, seed: int) -> None:
+        """Seed this backend's generator and numpy's global one (used by estimators without ``random_state``)."""
+        self._rng = np.random.default_rng(seed)
+        np.random.seed(seed % 2**32)
+
+    def random_normal(self, shape: Sequence[int], *, dtype: DTypeLike = "float32", device: str | None = None) -> Any:
+        self._check_device(device)
+        return self._rng.standard_normal(tuple(shape)).astype(dtype, copy=False)
+
+    def is_native(self, value: Any) -> bool:
+        return isinstance(value, np.ndarray)
+
+    def from_numpy(self, array: np.ndarray, *, dtype: DTypeLike | None = None, device: str | None = None) -> Any:
+        self._check_device(device)
+        return np.asarray(array, dtype=dtype)
+
+    def to_numpy(self, value: Any) -> np.ndarray:
+        return np.asarray(value)
+
+    def concat(self, values: Sequence[Any], axis: int = 0) -> Any:
+        return np.concatenate([np.asarray(v) for v in values], axis=axis)
+
+    def stack(self, values: Sequence[Any], axis: int = 0) -> Any:
+        return np.stack([np.asarray(v) for v in values], axis=axis)
+
+    def pad(self, value: Any, pad_width: PadWidth, *, mode: str = "constant", constant_value: float = 0.0) -> Any:
+        check_pad_mode(mode)
+        array = np.asarray(value)
+        widths = normalize_pad_width(pad_width, array.ndim)
+        if mode == "constant":
+            return np.pad(array, widths, mode="constant", constant_values=constant_value)
+        for axis, (before, after) in enumerate(widths):
+            if array.shape[axis] == 0 and (before or after):
+                raise ValueError(f"Cannot pad empty axis {axis} in {mode!r} mode: there is nothing to copy from.")
+        return np.pad(array, widths, mode=PAD_MODES[mode])
+
+    def mean(self, value: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
+        if isinstance(axis, Sequence):
+            axis = tuple(axis)
+        return np.mean(np.asarray(value), axis=axis, keepdims=keepdims)
+
+    def detach(self, value: Any) -> Any:
+        return value
+
+    @contextlib.contextmanager
+    def no_grad(self) -> Iterator[None]:
+        """numpy records no gradients: this scope changes nothing."""
+        yield

@@ -1,0 +1,13 @@
+"""The core's own components, registered through the same hooks as any plugin's."""
+
+from __future__ import annotations
+
+from modularml.plugins.hookspecs import hookimpl
+from modularml.plugins.registry import Registrar
+
+
+@hookimpl
+def register_executors(register: Registrar) -> None:
+    from modularml.executors import LocalExecutor
+
+    register("local", LocalExecutor)
