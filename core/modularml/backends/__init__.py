@@ -1,6 +1,6 @@
 """Backends: the :class:`Backend` name type, the protocol every backend implements, and shared helpers."""
 
-from modularml.backends.backend import Backend, backend_of, get_backend
+from modularml.backends.backend import Backend, backend_for_format, backend_of, get_backend
 from modularml.backends.devices import normalize_device
 from modularml.backends.numpy_ops import NumpyTensorOps
 from modularml.backends.padding import PAD_MODES, normalize_pad_width, pad_index_map
@@ -11,6 +11,7 @@ __all__ = [
     "Backend",
     "BackendProtocol",
     "NumpyTensorOps",
+    "backend_for_format",
     "backend_of",
     "get_backend",
     "normalize_device",

@@ -12,7 +12,7 @@ from modularml.plugins.known import known_backend
 from modularml.plugins.manager import get_plugin_manager
 from modularml.plugins.registry import BackendInfo
 
-__all__ = ["Backend", "backend_of", "get_backend"]
+__all__ = ["Backend", "backend_for_format", "backend_of", "get_backend"]
 
 
 class Backend(str):
@@ -122,5 +122,17 @@ def backend_of(value: Any) -> Backend | None:
         if info.framework_module is None and not info.is_loaded:
             continue
         if info.load().is_native(value):
+            return str.__new__(Backend, name)
+    return None
+
+
+def backend_for_format(fmt: str) -> Backend | None:
+    """The installed backend whose data format is ``fmt`` (``"torch"``, ``"tf"``), or ``None``.
+
+    A backend's name and aliases count as formats too, so ``fmt="tensorflow"`` works.
+    """
+    key = fmt.lower()
+    for name, info in get_plugin_manager().backends().items():
+        if key == name or key in info.aliases or key in (f.lower() for f in info.formats):
             return str.__new__(Backend, name)
     return None
