@@ -3,7 +3,7 @@
 from modularml.backends.backend import Backend, backend_for_format, backend_of, get_backend
 from modularml.backends.devices import normalize_device
 from modularml.backends.numpy_ops import NumpyTensorOps
-from modularml.backends.padding import PAD_MODES, normalize_pad_width, pad_index_map
+from modularml.backends.padding import PAD_MODES, PadWidth, check_pad_mode, normalize_pad_width, pad_index_map
 from modularml.backends.protocol import BackendProtocol
 
 __all__ = [
@@ -11,8 +11,10 @@ __all__ = [
     "Backend",
     "BackendProtocol",
     "NumpyTensorOps",
+    "PadWidth",
     "backend_for_format",
     "backend_of",
+    "check_pad_mode",
     "get_backend",
     "normalize_device",
     "normalize_pad_width",

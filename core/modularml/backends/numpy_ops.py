@@ -82,7 +82,7 @@ class NumpyTensorOps:
     def mean(self, value: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
         if isinstance(axis, Sequence):
             axis = tuple(axis)
-        return np.mean(np.asarray(value), axis=axis, keepdims=keepdims)
+        return np.mean(np.asarray(value), axis=axis, keepdims=keepdims)  # ints and bools give float64
 
     def detach(self, value: Any) -> Any:
         return value

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["PAD_MODES", "normalize_pad_width", "pad_index_map"]
+__all__ = ["PAD_MODES", "PadWidth", "check_pad_mode", "normalize_pad_width", "pad_index_map"]
 
 #: Supported modes and the numpy ``np.pad`` mode each corresponds to.
 PAD_MODES: dict[str, str] = {

@@ -68,7 +68,10 @@ class BackendProtocol(Protocol):
         ...
 
     def from_numpy(self, array: np.ndarray, *, dtype: DTypeLike | None = None, device: str | None = None) -> Any:
-        """Convert a numpy array to a native tensor, without a copy where the framework allows."""
+        """Convert a numpy array to a native tensor, without a copy where the framework allows.
+
+        Non-contiguous or read-only arrays are copied first.
+        """
         ...
 
     def to_numpy(self, value: Any) -> np.ndarray:
@@ -93,7 +96,10 @@ class BackendProtocol(Protocol):
         ...
 
     def mean(self, value: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
-        """Arithmetic mean over the given axes (all axes when ``None``)."""
+        """Arithmetic mean over the given axes (all axes when ``None``).
+
+        Integer and bool inputs give a floating result, in the backend's default float precision.
+        """
         ...
 
     def detach(self, value: Any) -> Any:

@@ -176,14 +176,11 @@ class PluginManager:
     _discovering = False
 
     def _check_hook_names(self, plugin: object, name: str) -> None:
-        hook_names = {n for n in dir(self._pm.hook) if not n.startswith("_")}
+        known = {spec for spec in dir(hookspecs) if spec.startswith("register_")}
+        marker = f"{hookspecs.PROJECT_NAME}_impl"
         for attr in dir(plugin):
-            if attr.startswith("register_") and attr not in hook_names:
-                candidate = getattr(plugin, attr, None)
-                if callable(candidate) and hasattr(candidate, hookspecs.PROJECT_NAME + "_impl"):
-                    raise PluginError(
-                        f"Plugin {name!r} implements unknown hook {attr!r}; known hooks: {sorted(hook_names)}."
-                    )
+            if attr not in known and hasattr(getattr(plugin, attr, None), marker):
+                raise PluginError(f"Plugin {name!r} implements unknown hook {attr!r}; known hooks: {sorted(known)}.")
 
     def _discover(self) -> None:
         if self._discovered:

@@ -7,6 +7,8 @@ collects every test below for it. Tests run on every device the backend reports 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,7 +37,6 @@ class BackendConformance:
     Attributes:
         backend: Name (or alias) of the backend under test.
         devices: Devices to test on; ``None`` means every device the backend reports.
-        framework_modules: Modules that resolving the backend by name must not import.
     """
 
     backend: ClassVar[str]
@@ -162,6 +163,13 @@ class BackendConformance:
         with pytest.raises(ValueError, match="2-D"):
             impl.pad(value, [(1, 1), (1, 1), (1, 1)])
 
+    @pytest.mark.parametrize("dtype", ["int64", "bool"])
+    def test_mean_of_integers_is_floating(self, impl: Any, dtype: str) -> None:
+        array = _sample((3, 4), dtype)
+        result = impl.to_numpy(impl.mean(impl.from_numpy(array), axis=0))
+        assert result.dtype.kind == "f"
+        np.testing.assert_allclose(result, array.mean(axis=0), rtol=1e-6)
+
     @pytest.mark.parametrize("axis", [None, 0, 1, -1, (0, 2)], ids=str)
     @pytest.mark.parametrize("keepdims", [False, True])
     def test_mean(self, impl: Any, device: str, axis: Any, keepdims: bool) -> None:
@@ -203,6 +211,19 @@ class BackendConformance:
         assert 0.3 < first.std() < 3.0, "draws should be standard normal"
 
     # -- laziness ---------------------------------------------------------------------------------
+    def test_framework_is_imported_only_on_first_use(self) -> None:
+        script = (
+            "import sys, modularml as mml\n"
+            f"backend = mml.Backend({self.backend!r})\n"
+            "module = backend.info.framework_module\n"
+            "assert backend.is_installed\n"
+            "assert module is None or module not in sys.modules, module + ' imported by name resolution'\n"
+            "mml.get_backend(backend)\n"
+            "assert module is None or module in sys.modules\n"
+        )
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+
     def test_resolving_does_not_create_the_implementation(self) -> None:
         from modularml.plugins import PluginManager, use_plugin_manager
 

@@ -1,0 +1,128 @@
+"""Sessions that build, install and test each distribution alone and together.
+
+Run ``nox`` for the whole test suite (the default sessions below), ``nox -s example`` for the
+end-to-end example, ``nox -s bench`` for the benchmark report. Virtual environments are reused
+between runs (one per session).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import tomllib
+
+import nox
+
+ROOT = pathlib.Path(__file__).parent
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["lint", "core", "sklearn", "torch", "tf", "integration", "wheels"]
+
+# Frameworks, pinned: torch 2.13.0 is the CPU build this project's machines carry; any other
+# version downloads gigabytes.
+TORCH = "torch==2.13.0"
+TENSORFLOW = "tensorflow-cpu==2.21.0"
+SCIKIT_LEARN = "scikit-learn>=1.3"
+PANDAS = "pandas>=2.0"
+TEST_TOOLS = ["pytest>=8"]
+
+CORE = "core"
+BACKENDS = {"torch": "modularml_torch", "tf": "modularml_tf", "sklearn": "modularml_sklearn"}
+EXAMPLE_PLUGIN = "plugins/modularml_example"
+DISTRIBUTIONS = [CORE, *BACKENDS.values(), EXAMPLE_PLUGIN]
+
+
+def _editable(*folders: str) -> list[str]:
+    return [arg for folder in folders for arg in ("-e", folder)]
+
+
+def _install_everything(session: nox.Session) -> None:
+    session.install(*_editable(*DISTRIBUTIONS), TORCH, TENSORFLOW, SCIKIT_LEARN, PANDAS, *TEST_TOOLS)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over the whole repository."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def core(session: nox.Session) -> None:
+    """The core and the example plugin, with NO ML framework installed."""
+    session.install(*_editable(CORE, EXAMPLE_PLUGIN), PANDAS, *TEST_TOOLS)
+    session.run("pytest", "tests/core", "tests/example_plugin", *session.posargs, env={"MODULARML_CORE_ONLY": "1"})
+
+
+@nox.session
+def sklearn(session: nox.Session) -> None:
+    """The scikit-learn backend alone."""
+    session.install(*_editable(CORE, BACKENDS["sklearn"]), SCIKIT_LEARN, *TEST_TOOLS)
+    session.run("pytest", "tests/sklearn", *session.posargs)
+
+
+@nox.session
+def torch(session: nox.Session) -> None:
+    """The PyTorch backend alone."""
+    session.install(*_editable(CORE, BACKENDS["torch"]), TORCH, *TEST_TOOLS)
+    session.run("pytest", "tests/torch", *session.posargs)
+
+
+@nox.session
+def tf(session: nox.Session) -> None:
+    """The TensorFlow backend alone."""
+    session.install(*_editable(CORE, BACKENDS["tf"]), TENSORFLOW, *TEST_TOOLS)
+    session.run("pytest", "tests/tf", *session.posargs)
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Every distribution in one environment: cross-package tests and the examples."""
+    _install_everything(session)
+    session.run("pytest", "tests/integration", *session.posargs)
+
+
+@nox.session(default=False)
+def example(session: nox.Session) -> None:
+    """Set up everything and run the end-to-end example (the README's first command)."""
+    _install_everything(session)
+    session.run("python", "examples/quickstart.py")
+
+
+@nox.session(reuse_venv=False)
+def wheels(session: nox.Session) -> None:
+    """Build every wheel into dist/, install modularml[torch,sklearn] from them into a fresh venv."""
+    dist = ROOT / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(dist), *DISTRIBUTIONS)
+    built = sorted(p.name for p in dist.glob("*.whl"))
+    session.log(f"built: {built}")
+    if len(built) != len(DISTRIBUTIONS):
+        session.error(f"expected {len(DISTRIBUTIONS)} wheels in dist/, found {built}")
+    # Third-party requirements first (from the indexes), then our distributions from dist/ only:
+    # a project called "modularml" exists on PyPI, and must never be picked instead of ours.
+    requirements = []
+    for folder in (CORE, BACKENDS["torch"], BACKENDS["sklearn"]):
+        project = tomllib.loads((ROOT / folder / "pyproject.toml").read_text())["project"]
+        requirements += [r for r in project["dependencies"] if not r.startswith("modularml")]
+    requirements = [TORCH if r.startswith("torch") else r for r in requirements]
+    session.install(*requirements)
+    session.install("--no-index", "--find-links", str(dist), "modularml[torch,sklearn]==0.1.0")
+    output = session.run("modularml", "plugins", "--strict", silent=True)
+    session.log(output)
+    for expected in ("modularml-torch", "modularml-sklearn", "backends: torch", "backends: scikit"):
+        if expected not in output:
+            session.error(f"'modularml plugins' does not list {expected!r}")
+    session.run("python", "-m", "modularml", "plugins")
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks; writes bench/report.md."""
+    _install_everything(session)
+    report = ROOT / "bench" / "report.md"
+    report.unlink(missing_ok=True)
+    for script in sorted((ROOT / "bench").glob("bench_*.py")):
+        session.run("python", str(script), str(report))
+    session.log(report.read_text())
