@@ -95,7 +95,17 @@ def wheels(session: nox.Session) -> None:
     """Build every wheel into dist/, install modularml[torch,sklearn] from them into a fresh venv."""
     dist = ROOT / "dist"
     shutil.rmtree(dist, ignore_errors=True)
-    session.run("python", "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(dist), *DISTRIBUTIONS)
+    session.run(
+        "python",
+        "-m",
+        "pip",
+        "wheel",
+        "--quiet",
+        "--no-deps",
+        "--wheel-dir",
+        str(dist),
+        *(f"./{d}" for d in DISTRIBUTIONS),
+    )
     built = sorted(p.name for p in dist.glob("*.whl"))
     session.log(f"built: {built}")
     if len(built) != len(DISTRIBUTIONS):

@@ -45,7 +45,9 @@ def test_no_file_under_core_imports_a_framework() -> None:
 
 def test_the_checker_sees_every_import_form(tmp_path: Path) -> None:
     sample = CORE / "_purity_probe_example.py"
-    source = "import torch.nn\nfrom sklearn import svm\nimport importlib\nimportlib.import_module('keras')\nimport numpy\n"
+    source = (
+        "import torch.nn\nfrom sklearn import svm\nimport importlib\nimportlib.import_module('keras')\nimport numpy\n"
+    )
     try:
         sample.write_text(source)
         hits = _framework_imports(sample)

@@ -221,7 +221,9 @@ class BackendConformance:
             "mml.get_backend(backend)\n"
             "assert module is None or module in sys.modules\n"
         )
-        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120
+        )
         assert result.returncode == 0, result.stderr
 
     def test_resolving_does_not_create_the_implementation(self) -> None:

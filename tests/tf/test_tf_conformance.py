@@ -1,0 +1,5 @@
+from modularml.testing import BackendConformance
+
+
+class TestTensorflowConformance(BackendConformance):
+    backend = "tensorflow"
