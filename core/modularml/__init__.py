@@ -6,6 +6,7 @@ separately installed plugins (``pip install "modularml[torch]"``) found through 
 
 from modularml._version import __version__
 from modularml.backends import Backend, BackendProtocol, backend_of, get_backend
+from modularml.context import ExperimentContext, ExperimentNode, RegistrationPolicy
 from modularml.errors import (
     BackendNotInstalledError,
     BackendNotSupportedError,
@@ -24,11 +25,14 @@ __all__ = [
     "BackendNotSupportedError",
     "BackendProtocol",
     "DeviceError",
+    "ExperimentContext",
+    "ExperimentNode",
     "ModularMLError",
     "NotRegisteredError",
     "PluginConflictError",
     "PluginError",
     "PluginLoadError",
+    "RegistrationPolicy",
     "__version__",
     "backend_of",
     "get_backend",

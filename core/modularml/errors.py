@@ -10,12 +10,22 @@ from __future__ import annotations
 __all__ = [
     "BackendNotInstalledError",
     "BackendNotSupportedError",
+    "ColumnNotFoundError",
     "DeviceError",
+    "InvalidArgumentError",
+    "InvalidLabelError",
+    "InvalidTypeError",
     "ModularMLError",
+    "ModularMLWarning",
+    "NodeCollisionError",
+    "NodeNotFoundError",
+    "NodeTypeError",
     "NotRegisteredError",
     "PluginConflictError",
     "PluginError",
     "PluginLoadError",
+    "RegistrationWarning",
+    "SerializationError",
 ]
 
 
@@ -52,3 +62,50 @@ class BackendNotInstalledError(BackendNotSupportedError, ImportError):
 
 class DeviceError(ModularMLError, ValueError):
     """A device string is malformed or names a device that is not available."""
+
+
+class InvalidArgumentError(ModularMLError, ValueError):
+    """An argument has a value that is not allowed, or arguments were combined wrongly."""
+
+
+class InvalidTypeError(ModularMLError, TypeError):
+    """An argument is of a type that is not accepted."""
+
+
+class InvalidLabelError(ModularMLError, ValueError):
+    """A label is empty, not a string, or contains a forbidden character."""
+
+
+class NodeCollisionError(ModularMLError, ValueError):
+    """A node's label or id is already taken in an ``ExperimentContext``."""
+
+
+class NodeNotFoundError(NotRegisteredError):
+    """No node with the requested id or label is registered in an ``ExperimentContext``."""
+
+
+class NodeTypeError(InvalidTypeError):
+    """An object is not of the node (or model graph) type that was required."""
+
+
+class ModularMLWarning(UserWarning):
+    """Base class of every warning issued by ModularML."""
+
+
+class RegistrationWarning(ModularMLWarning):
+    """A registration replaced an existing node or model graph."""
+
+
+class ColumnNotFoundError(ModularMLError, KeyError):
+    """A column selector (key, ``key.rep``, qualified name or wildcard) matched no column."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ""
+
+
+class SerializationError(ModularMLError, ValueError):
+    """A ModularML file cannot be read or written.
+
+    Raised for a truncated, corrupt or foreign file, a file of an unsupported format version, and
+    an object holding a value that cannot be saved. The message names the file and what is wrong.
+    """

@@ -1,0 +1,1 @@
+"""Small helpers shared across the core: environment detection and name validation."""
