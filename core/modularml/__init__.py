@@ -15,7 +15,6 @@ from modularml.errors import (
     NotRegisteredError,
     PluginConflictError,
     PluginError,
-    PluginLoadError,
 )
 from modularml.plugins import get_plugin_manager, hookimpl
 
@@ -31,7 +30,6 @@ __all__ = [
     "NotRegisteredError",
     "PluginConflictError",
     "PluginError",
-    "PluginLoadError",
     "RegistrationPolicy",
     "__version__",
     "backend_of",

@@ -23,7 +23,6 @@ __all__ = [
     "NotRegisteredError",
     "PluginConflictError",
     "PluginError",
-    "PluginLoadError",
     "RegistrationWarning",
     "SerializationError",
 ]
@@ -39,10 +38,6 @@ class PluginError(ModularMLError, RuntimeError):
 
 class PluginConflictError(PluginError):
     """Two plugins contributed the same name to the same registry."""
-
-
-class PluginLoadError(PluginError, ImportError):
-    """A component was requested from a plugin that failed to load."""
 
 
 class NotRegisteredError(ModularMLError, KeyError):

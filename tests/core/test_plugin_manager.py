@@ -252,3 +252,19 @@ def test_invalid_registrations_are_refused(manager: PluginManager) -> None:
     manager.registry("scalers")
     messages.append(next(r for r in manager.plugins() if r.name == "unscoped").error)
     assert "are not backend-scoped" in messages[0]
+
+
+def test_installed_plugin_with_wrong_hook_signature_is_recorded(fake_distribution) -> None:
+    source = """
+from modularml import hookimpl
+
+@hookimpl
+def register_scalers(register, unexpected):
+    pass
+"""
+    fake_distribution("odd-plugin", {"odd": "odd_mod"}, {"odd_mod": source})
+    manager = PluginManager()
+    (failure,) = manager.failures()
+    assert (failure.name, failure.distribution) == ("odd", "odd-plugin")
+    assert "unexpected" in failure.error
+    assert "local" in manager.registry("executors")

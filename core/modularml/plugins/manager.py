@@ -111,6 +111,7 @@ class PluginManager:
         self._registries: dict[str, Registry] | None = None
         self._backends: dict[str, BackendInfo] = {}
         self._backend_names: dict[str, str] = {}
+        self._discovering = False  # while True, a plugin that does not match the specs is recorded, not raised
         if builtins:
             from modularml.plugins import builtins as builtin_plugin
 
@@ -172,8 +173,6 @@ class PluginManager:
             if self._pm.has_plugin(name):
                 self._pm.unregister(name=name)
             self._registries = None
-
-    _discovering = False
 
     def _check_hook_names(self, plugin: object, name: str) -> None:
         known = {spec for spec in dir(hookspecs) if spec.startswith("register_")}
