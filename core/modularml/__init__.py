@@ -4,33 +4,77 @@ Use it as ``import modularml as mml``. The core knows no ML framework; backends 
 separately installed plugins (``pip install "modularml[torch]"``) found through entry points.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from modularml._version import __version__
 from modularml.backends import Backend, BackendProtocol, backend_of, get_backend
 from modularml.context import ExperimentContext, ExperimentNode, RegistrationPolicy
 from modularml.errors import (
     BackendNotInstalledError,
     BackendNotSupportedError,
+    ColumnNotFoundError,
     DeviceError,
+    FileCollisionError,
     ModularMLError,
     NotRegisteredError,
     PluginConflictError,
     PluginError,
+    SerializationError,
 )
 from modularml.plugins import get_plugin_manager, hookimpl
+
+if TYPE_CHECKING:
+    from modularml.data import FeatureSet, FeatureSetColumnReference, FeatureSetReference, FeatureSetView
+    from modularml.similarity import SimilarityCondition
+
+# Data classes load on first use (``mml.FeatureSet``), so ``import modularml`` stays fast.
+_LAZY = {
+    "FeatureSet": "modularml.data",
+    "FeatureSetView": "modularml.data",
+    "FeatureSetReference": "modularml.data",
+    "FeatureSetColumnReference": "modularml.data",
+    "SimilarityCondition": "modularml.similarity",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'modularml' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "Backend",
     "BackendNotInstalledError",
     "BackendNotSupportedError",
     "BackendProtocol",
+    "ColumnNotFoundError",
     "DeviceError",
     "ExperimentContext",
     "ExperimentNode",
+    "FeatureSet",
+    "FeatureSetColumnReference",
+    "FeatureSetReference",
+    "FeatureSetView",
+    "FileCollisionError",
     "ModularMLError",
     "NotRegisteredError",
     "PluginConflictError",
     "PluginError",
     "RegistrationPolicy",
+    "SerializationError",
+    "SimilarityCondition",
     "__version__",
     "backend_of",
     "get_backend",

@@ -12,6 +12,7 @@ __all__ = [
     "BackendNotSupportedError",
     "ColumnNotFoundError",
     "DeviceError",
+    "FileCollisionError",
     "InvalidArgumentError",
     "InvalidLabelError",
     "InvalidTypeError",
@@ -104,3 +105,7 @@ class SerializationError(ModularMLError, ValueError):
     Raised for a truncated, corrupt or foreign file, a file of an unsupported format version, and
     an object holding a value that cannot be saved. The message names the file and what is wrong.
     """
+
+
+class FileCollisionError(ModularMLError, FileExistsError):
+    """A save would replace an existing file and ``overwrite`` was not allowed."""

@@ -11,3 +11,11 @@ def register_executors(register: Registrar) -> None:
     from modularml.executors import LocalExecutor
 
     register("local", LocalExecutor)
+
+
+@hookimpl
+def register_splitters(register: Registrar) -> None:
+    from modularml.splitters import ConditionSplitter, RandomSplitter
+
+    register("RandomSplitter", RandomSplitter)
+    register("ConditionSplitter", ConditionSplitter)
