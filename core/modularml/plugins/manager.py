@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import importlib.metadata
 import logging
 import os
 import threading
@@ -81,6 +80,8 @@ class PluginRecord:
 
 
 def _distribution_version(distribution: str) -> str | None:
+    import importlib.metadata  # ~60 ms: imported when plugins are first looked up, not by `import modularml`
+
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
@@ -186,6 +187,8 @@ class PluginManager:
             return
         self._discovered = True
         allowed = _load_filter()
+        import importlib.metadata
+
         entry_points = sorted(importlib.metadata.entry_points(group=hookspecs.PROJECT_NAME), key=lambda ep: ep.name)
         self._discovering = True
         try:
