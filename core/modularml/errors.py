@@ -16,12 +16,16 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidLabelError",
     "InvalidTypeError",
+    "LossError",
     "ModularMLError",
     "ModularMLWarning",
     "NodeCollisionError",
     "NodeNotFoundError",
     "NodeTypeError",
+    "NotFittedError",
+    "NotInvertibleError",
     "NotRegisteredError",
+    "OptimizerNotSetError",
     "PluginConflictError",
     "PluginError",
     "RegistrationWarning",
@@ -109,3 +113,23 @@ class SerializationError(ModularMLError, ValueError):
 
 class FileCollisionError(ModularMLError, FileExistsError):
     """A save would replace an existing file and ``overwrite`` was not allowed."""
+
+
+class NotFittedError(ModularMLError, RuntimeError):
+    """An object that must be fit first (a scaler) was used before ``fit()``."""
+
+
+class NotInvertibleError(ModularMLError, NotImplementedError):
+    """An inverse was asked of an object that has none (a scaler without ``inverse_transform``)."""
+
+
+class LossError(ModularMLError, ValueError, RuntimeError):
+    """A ``Loss`` is defined wrongly, has no backend where one is needed, or is used in the wrong state.
+
+    It is a ``ValueError`` (bad definitions, as the API reference documents for ``Loss()``) and a
+    ``RuntimeError`` (asking a loss that is not built for its keywords).
+    """
+
+
+class OptimizerNotSetError(ModularMLError, RuntimeError):
+    """An ``Optimizer`` was used before ``build()``, or built again without ``force_rebuild``."""

@@ -1,8 +1,23 @@
-"""Entry-point module of the scikit-learn backend. Imports nothing from scikit-learn."""
+"""Entry-point module of the scikit-learn backend. Imports nothing from scikit-learn.
+
+Scalers are registered as import paths, so scikit-learn is imported only when one is used
+(``mml.Scaler("StandardScaler")``), not when ModularML builds its registries.
+"""
 
 from __future__ import annotations
 
-from modularml.plugins import BackendRegistrar, hookimpl
+from modularml.plugins import BackendRegistrar, Registrar, hookimpl
+
+#: The scikit-learn transformers offered as ModularML scalers, by name.
+SCALERS: tuple[str, ...] = (
+    "StandardScaler",
+    "MinMaxScaler",
+    "MaxAbsScaler",
+    "RobustScaler",
+    "Normalizer",
+    "QuantileTransformer",
+    "PowerTransformer",
+)
 
 
 @hookimpl
@@ -14,3 +29,9 @@ def register_backends(register: BackendRegistrar) -> None:
         framework_module="sklearn",
         description="scikit-learn estimators on numpy arrays (CPU)",
     )
+
+
+@hookimpl
+def register_scalers(register: Registrar) -> None:
+    for name in SCALERS:
+        register(name, f"sklearn.preprocessing:{name}")

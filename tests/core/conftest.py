@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modularml.plugins import PluginManager, use_plugin_manager
+from modularml.plugins import PluginManager, hookimpl, use_plugin_manager
 
 FakeDistribution = Callable[..., Path]
 
@@ -44,3 +44,27 @@ def manager() -> PluginManager:
     fresh = PluginManager()
     with use_plugin_manager(fresh):
         yield fresh
+
+
+@pytest.fixture
+def register_test_scalers() -> Callable[..., None]:
+    """Register scaler classes defined in a test through a plugin, as a real package would.
+
+    Only classes from registered (or modularml's own) packages are rebuilt from saved files.
+    """
+    fresh = PluginManager()
+    count = 0
+
+    def register(*classes: type) -> None:
+        nonlocal count
+        count += 1
+
+        def register_scalers(register):
+            for cls in classes:
+                register(cls.__name__, cls)
+
+        plugin = type("TestScalers", (), {"register_scalers": staticmethod(hookimpl(register_scalers))})()
+        fresh.register(plugin, name=f"test-scalers-{count}")
+
+    with use_plugin_manager(fresh):
+        yield register

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ import pyarrow as pa
 from modularml.context.node import ExperimentNode
 from modularml.data.access import SampleCollectionMixin
 from modularml.data.collection import SampleCollection, readonly_indices
+from modularml.data.scaling import ScalingMixin
 from modularml.data.schema import (
     DATA_DOMAINS,
     DOMAIN_FEATURES,
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from modularml.data.references import FeatureSetColumnReference, FeatureSetReference
+    from modularml.scalers import ScalerRecord
     from modularml.splitters.base import SplitterRecord
 
 __all__ = ["FeatureSet"]
@@ -56,13 +59,15 @@ def _check_roles(**roles: list[str]) -> None:
             seen[name] = role
 
 
-class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin):
+class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin):
     """Unified FeatureSet backed by a single :class:`~modularml.data.collection.SampleCollection`.
 
     Each representation (e.g. ``raw``, ``transformed``) lives within the same SampleCollection
     rather than as separate sub-collections: one Arrow table with a column per
     ``domain.key.rep`` and a ``sample_uuids`` column. Splits store indices into this collection
-    (they are :class:`FeatureSetView` objects, never copies).
+    (they are :class:`FeatureSetView` objects, never copies). Scalers fit with
+    :meth:`fit_transform` write each key's ``transformed`` representation and are recorded, so
+    that they can be undone, re-applied to copies, and inverted on predictions.
 
     Args:
         label (str): Unique identifier for this node.
@@ -91,6 +96,7 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin):
         self._splits: dict[str, FeatureSetView] = {}
         self._split_parents: dict[str, str | None] = {}
         self._split_records: list[SplitterRecord] = []
+        self._scaler_records: list[ScalerRecord] = []
         super().__init__(label, node_id=node_id, register=register)
 
     # ------------------------------------------------------------------ constructors
@@ -546,7 +552,8 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin):
                 deep-copy the table (False).
             restore_splits (bool, optional): Re-apply all splitter records to regenerate splits.
             restore_scalers (bool, optional): Re-apply all scaler records in order to regenerate
-                transformed representations; requires ``restore_splits``.
+                transformed representations: every scaler is cloned unfitted and fit again to the
+                same rows, which reproduces the transformed data exactly. Requires ``restore_splits``.
             register (bool, optional): Register the copy in the active ExperimentContext (with a
                 new node id). Must be True if ``restore_scalers`` or ``restore_splits`` is enabled.
 
@@ -572,6 +579,8 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin):
         copy = FeatureSet(new_label, collection, register=False)
         if restore_splits:
             copy._restore_splits_from(self)
+        if restore_scalers:
+            copy._restore_scalers_from(self)
         if register:
             from modularml.context import ExperimentContext
 
@@ -617,15 +626,17 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin):
         """Runtime state (i.e., PyArrow table and records) of the FeatureSet.
 
         Returns:
-            dict[str, Any]: ``table`` (the Arrow table), ``splits`` (name -> indices),
-            ``split_parents`` (name -> the split it was made from, or None) and
-            ``split_records`` (file-ready splitter records).
+            dict[str, Any]: ``table`` (the Arrow table, transformed columns included), ``splits``
+            (name -> indices), ``split_parents`` (name -> the split it was made from, or None),
+            ``split_records`` (file-ready splitter records) and ``scaler_records`` (file-ready
+            scaler records: config and fitted state of every scaler, as JSON and arrays).
         """
         return {
             "table": self._collection.table,
             "splits": {name: np.asarray(view.indices) for name, view in self._splits.items()},
             "split_parents": dict(self._split_parents),
             "split_records": [record.to_state() for record in self._split_records],
+            "scaler_records": [record.to_state() for record in self._scaler_records],
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -639,6 +650,7 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin):
         Raises:
             ValueError: If the state is malformed (a bad table, or split indices out of range).
         """
+        from modularml.scalers import ScalerRecord
         from modularml.splitters.base import SplitterRecord, check_split_name
 
         if not isinstance(state, Mapping) or not isinstance(state.get("table"), pa.Table):
@@ -656,6 +668,13 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin):
             split_indices[name] = readonly_indices(array.copy() if array.flags.writeable else array)
         parents = dict(state.get("split_parents") or {})
         records = [SplitterRecord.from_state(r) for r in state.get("split_records") or []]
+        scaler_records = [ScalerRecord.from_state(r) for r in state.get("scaler_records") or []]
+        for record in scaler_records:
+            missing = [k for k in record.keys if k not in collection.schema.keys(record.domain)]
+            if missing:
+                raise InvalidArgumentError(
+                    f"Scaler record {record.describe()} names {record.domain} keys {missing} that the table lacks."
+                )
         self._collection = collection
         self._splits = {
             name: FeatureSetView._trusted(self, indices, collection.schema.names, name)
@@ -663,12 +682,14 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin):
         }
         self._split_parents = {name: parents.get(name) for name in self._splits}
         self._split_records = records
+        self._scaler_records = [dataclasses.replace(r, order=i) for i, r in enumerate(scaler_records)]
 
     def save(self, filepath: str | Path, *, overwrite: bool = False) -> Path:
         """Serializes this FeatureSet to the specified filepath.
 
-        The file is a ModularML container (see :mod:`modularml.io`): the Arrow table as IPC, the
-        splits as ``.npy`` arrays, records and config as JSON. It is written atomically.
+        The file is a ModularML container (see :mod:`modularml.io`): the Arrow table (raw and
+        transformed columns) as IPC, the splits and the scalers' fitted state as ``.npy`` arrays,
+        records and config as JSON; nothing is pickled. It is written atomically.
 
         Args:
             filepath (Path): File location to save to. The name is completed to the ModularML
@@ -681,7 +702,7 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin):
 
         Raises:
             FileExistsError: If the file exists and ``overwrite`` is False.
-            SerializationError: If a splitter record holds a value that cannot be saved.
+            SerializationError: If a splitter or scaler record holds a value that cannot be saved.
         """
         from modularml.io import write_container
 
@@ -792,6 +813,8 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin):
         lines = [super().summary()]
         for name in self._splits:
             lines.append(f"  split {name!r}: {len(self._splits[name].valid_indices)} samples")
+        for record in self._scaler_records:
+            lines.append(f"  scaler {record.describe()}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

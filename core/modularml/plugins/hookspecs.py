@@ -92,6 +92,10 @@ def register_scalers(register: Registrar) -> None:
     Call ``register(name, scaler_class)``. A scaler class follows the scikit-learn
     transformer shape: ``fit(X)``, ``transform(X)`` and, if it can be inverted,
     ``inverse_transform(X)``, on 2-D numpy arrays. ``mml.Scaler(name)`` looks names up here.
+    ``scaler_class`` may be an import path (``"sklearn.preprocessing:StandardScaler"``): the
+    module is then imported only when the scaler is used. Its fitted state is saved as the
+    attributes that ``fit`` sets (numpy arrays and JSON values, never pickled); a class that
+    keeps anything else provides ``get_state()`` and ``set_state(state)``.
     """
 
 

@@ -64,3 +64,5 @@ def test_readme_example_builds_and_splits_a_featureset() -> None:
     fs = namespace["fs"]
     assert fs.available_splits == ["train", "val"]
     assert namespace["x"].shape == (len(fs["train"]), 2, 100)
+    assert (namespace["x"].min(), namespace["x"].max()) == (0.0, 1.0)  # the README scales the curves
+    assert [r.scaler.scaler_name for r in fs.scaler_records] == ["PerSampleMinMaxScaler"]

@@ -1,0 +1,273 @@
+"""The learned state of scikit-learn-like objects as plain values: numpy arrays and JSON, never pickle.
+
+A fitted scikit-learn-style object keeps what it learned in attributes that ``fit`` sets, by
+convention named with a trailing underscore (``mean_``, ``scale_``); a few keep helpers in
+private attributes (a nested estimator, an output configuration). This module captures every
+attribute that a freshly constructed instance does not have, plus every ``*_`` attribute, as
+numpy arrays and JSON values, and restores them with ``setattr`` on a fresh instance built from
+the constructor parameters (``get_params()``). It knows no particular library.
+
+Values are encoded as follows (the ModularML container stores arrays as ``.npy``):
+
+- ``None``, ``bool``, ``int``, ``float``, ``str``: as they are;
+- numpy arrays: as they are (text arrays are stored as Arrow strings, never pickled);
+- numpy scalars: ``{"__mml_numpy_scalar__": <0-d array>}``, so the dtype survives;
+- lists, tuples and dicts with string keys: element by element;
+- a nested scikit-learn-like object (it has ``get_params`` and ``fit``):
+  ``{"__mml_object__": "module:QualName", "params": ..., "state": ...}``.
+
+Anything else (a function, a lock, an arbitrary object) cannot be captured and raises an error
+naming the attribute.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import numpy as np
+
+from modularml.errors import SerializationError
+
+__all__ = [
+    "class_path",
+    "constructor_params",
+    "decode_value",
+    "encode_value",
+    "get_learned_state",
+    "has_learned_state",
+    "is_sklearn_like",
+    "resolve_state_class",
+    "set_learned_state",
+]
+
+_NUMPY_SCALAR = "__mml_numpy_scalar__"
+_OBJECT = "__mml_object__"
+
+
+def is_sklearn_like(obj: Any) -> bool:
+    """Whether ``obj`` (an instance) has callable ``fit`` and ``transform`` methods."""
+    return callable(getattr(obj, "fit", None)) and callable(getattr(obj, "transform", None))
+
+
+def class_path(cls: type) -> str:
+    """``"module:QualName"`` of a class."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def constructor_params(obj: Any) -> dict[str, Any] | None:
+    """The keyword arguments that rebuild ``obj`` unfitted, or ``None`` if they cannot be found.
+
+    Uses ``obj.get_params(deep=False)`` where it exists (the scikit-learn convention); otherwise
+    reads, for each parameter of ``type(obj).__init__``, the instance attribute of the same name.
+
+    Args:
+        obj: An instance.
+
+    Returns:
+        dict[str, Any] | None: Parameter name -> value, or ``None`` if a required parameter
+        has no attribute of its name.
+    """
+    get_params = getattr(obj, "get_params", None)
+    if callable(get_params):
+        try:
+            return dict(get_params(deep=False))
+        except TypeError:
+            return dict(get_params())
+    try:
+        signature = inspect.signature(type(obj).__init__)
+    except (TypeError, ValueError):
+        return None
+    attributes = vars(obj) if hasattr(obj, "__dict__") else {}
+    params: dict[str, Any] = {}
+    for name, parameter in list(signature.parameters.items())[1:]:
+        if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            continue
+        if name in attributes:
+            params[name] = attributes[name]
+        elif parameter.default is inspect.Parameter.empty:
+            return None
+    return params
+
+
+def _learned_names(obj: Any, baseline: Collection[str] | None) -> list[str]:
+    attributes = vars(obj) if hasattr(obj, "__dict__") else {}
+    names = []
+    for name in attributes:
+        if name.startswith("__"):
+            continue
+        public_learned = name.endswith("_") and not name.startswith("_")
+        if public_learned or (baseline is not None and name not in baseline):
+            names.append(name)
+    return names
+
+
+def _baseline(obj: Any) -> set[str] | None:
+    """Attribute names of a fresh, unfitted instance of ``type(obj)`` (``None`` if none can be built)."""
+    params = constructor_params(obj)
+    if params is None:
+        return None
+    try:
+        fresh = type(obj)(**params)
+    except Exception:  # a user class that cannot be rebuilt: fall back to '*_' names only
+        return None
+    return set(vars(fresh)) if hasattr(fresh, "__dict__") else set()
+
+
+def get_learned_state(obj: Any) -> dict[str, Any]:
+    """Capture what ``obj`` learned by fitting, encoded as arrays and JSON values.
+
+    Args:
+        obj: A (fitted) scikit-learn-like instance.
+
+    Returns:
+        dict[str, Any]: Attribute name -> encoded value (see the module documentation).
+
+    Raises:
+        SerializationError: If a learned attribute holds a value that cannot be stored without
+            pickling; the message names the attribute.
+    """
+    baseline = _baseline(obj)
+    name = type(obj).__name__
+    return {attr: encode_value(getattr(obj, attr), f"{name}.{attr}") for attr in _learned_names(obj, baseline)}
+
+
+def has_learned_state(obj: Any) -> bool:
+    """Whether ``obj`` has any public learned attribute (a ``*_`` name), i.e. looks fitted."""
+    return bool(_learned_names(obj, None))
+
+
+def set_learned_state(obj: Any, state: Mapping[str, Any], *, trusted_packages: Collection[str] = ()) -> None:
+    """Restore attributes captured by :func:`get_learned_state` onto ``obj`` (a fresh instance).
+
+    Args:
+        obj: The instance to restore onto, usually freshly built from its constructor params.
+        state: What :func:`get_learned_state` returned (possibly read back from a file).
+        trusted_packages: Top-level packages from which nested objects' classes may be imported
+            (the package of ``obj``'s own class is always trusted).
+
+    Raises:
+        SerializationError: If the state is malformed or names a class that may not be imported.
+    """
+    trusted = {*trusted_packages, type(obj).__module__.split(".")[0]}
+    for attr, value in state.items():
+        if not isinstance(attr, str) or attr.startswith("__"):
+            raise SerializationError(f"Invalid learned attribute name {attr!r} in the state of {type(obj).__name__}.")
+        setattr(obj, attr, decode_value(value, trusted_packages=trusted))
+
+
+def encode_value(value: Any, where: str) -> Any:
+    """Encode one attribute value as arrays and JSON values (see the module documentation).
+
+    Raises:
+        SerializationError: If the value (or a part of it) cannot be stored without pickling.
+    """
+    if isinstance(value, np.generic):  # first: np.float64 is also a float
+        return {_NUMPY_SCALAR: np.asarray(value)}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject and not all(isinstance(v, str) for v in value.reshape(-1)):
+            raise SerializationError(
+                f"{where} is an object array that does not hold only strings; it cannot be stored without pickling."
+            )
+        return np.array(value)
+    if isinstance(value, tuple):
+        return tuple(encode_value(v, f"{where}[{i}]") for i, v in enumerate(value))
+    if isinstance(value, list):
+        return [encode_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise SerializationError(f"{where} has the non-string key {key!r}; it cannot be stored.")
+            out[key] = encode_value(item, f"{where}[{key!r}]")
+        return out
+    if callable(getattr(value, "get_params", None)) and callable(getattr(value, "fit", None)):
+        params = constructor_params(value) or {}
+        return {
+            _OBJECT: class_path(type(value)),
+            "params": encode_value(params, f"{where}.params"),
+            "state": get_learned_state(value),
+        }
+    raise SerializationError(
+        f"{where} is a {type(value).__module__}.{type(value).__qualname__}, which cannot be stored without pickling: "
+        "learned state must be numpy arrays, numbers, strings, lists or dicts of them, or nested "
+        "scikit-learn-like objects."
+    )
+
+
+def decode_value(value: Any, *, trusted_packages: Collection[str] = ()) -> Any:
+    """Inverse of :func:`encode_value`; arrays come back as writable copies.
+
+    Args:
+        value: An encoded value.
+        trusted_packages: Top-level packages from which nested objects' classes may be imported.
+
+    Raises:
+        SerializationError: If a nested object names a class that may not be imported.
+    """
+    if isinstance(value, np.ndarray):
+        return np.array(value)
+    if isinstance(value, list):
+        return [decode_value(v, trusted_packages=trusted_packages) for v in value]
+    if isinstance(value, tuple):
+        return tuple(decode_value(v, trusted_packages=trusted_packages) for v in value)
+    if not isinstance(value, Mapping):
+        return value
+    if _NUMPY_SCALAR in value:
+        return np.asarray(value[_NUMPY_SCALAR])[()]
+    if _OBJECT in value:
+        cls = resolve_state_class(str(value[_OBJECT]), trusted_packages=trusted_packages)
+        params = decode_value(value.get("params") or {}, trusted_packages=trusted_packages)
+        try:
+            obj = cls(**params)
+        except TypeError as exc:
+            raise SerializationError(f"Cannot rebuild {value[_OBJECT]!r} from its saved parameters: {exc}") from None
+        set_learned_state(obj, value.get("state") or {}, trusted_packages=trusted_packages)
+        return obj
+    return {k: decode_value(v, trusted_packages=trusted_packages) for k, v in value.items()}
+
+
+def resolve_state_class(path: str, *, trusted_packages: Collection[str] = ()) -> type:
+    """The class named ``"module:QualName"``, resolved without trusting the file that names it.
+
+    Only classes from trusted packages are used: ``trusted_packages``, the packages that
+    registered scalers come from (``sklearn`` once the sklearn plugin registers its scalers), and
+    modularml with its installed plugins (:func:`modularml.io.resolve_class`). Being imported
+    already is not enough: a file naming ``subprocess:Popen`` must never get it constructed.
+
+    Raises:
+        SerializationError: If the path is malformed, the class is not available, or its
+            package is not trusted.
+    """
+    module_name, sep, qualname = path.partition(":")
+    if not sep or not module_name or not qualname:
+        raise SerializationError(f"Invalid class path {path!r}; expected 'module:QualName'.")
+    if module_name.split(".")[0] not in {*trusted_packages, *_registered_scaler_packages()}:
+        from modularml.io import resolve_class
+
+        return resolve_class(path)
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise SerializationError(f"The class {path!r} is not available here: {exc}.") from None
+    if not isinstance(obj, type):
+        raise SerializationError(f"{path!r} is not a class.")
+    return obj
+
+
+def _registered_scaler_packages() -> set[str]:
+    """Top-level packages of the scalers plugins registered (by class or by import path)."""
+    from modularml.plugins import get_plugin_manager
+
+    packages = set()
+    for entry in get_plugin_manager().registry("scalers"):
+        module = entry.obj.partition(":")[0] if isinstance(entry.obj, str) else getattr(entry.obj, "__module__", "")
+        if module:
+            packages.add(module.split(".")[0])
+    return packages
