@@ -26,7 +26,21 @@ from modularml.errors import (
 from modularml.plugins import get_plugin_manager, hookimpl
 
 if TYPE_CHECKING:
+    from modularml.batches import Batch, BatchView, ExecutionContext, RoleData, SampleData
     from modularml.data import FeatureSet, FeatureSetColumnReference, FeatureSetReference, FeatureSetView
+    from modularml.losses import Loss
+    from modularml.models import BaseModel
+    from modularml.optimizers import Optimizer
+    from modularml.samplers import (
+        STREAM_DEFAULT,
+        BaseSampler,
+        NSampler,
+        PairedSampler,
+        SampledView,
+        SimpleSampler,
+        TripletSampler,
+    )
+    from modularml.scalers import Scaler, supported_scalers
     from modularml.similarity import SimilarityCondition
 
 # Data classes load on first use (``mml.FeatureSet``), so ``import modularml`` stays fast.
@@ -36,6 +50,23 @@ _LAZY = {
     "FeatureSetReference": "modularml.data",
     "FeatureSetColumnReference": "modularml.data",
     "SimilarityCondition": "modularml.similarity",
+    "BaseModel": "modularml.models",
+    "Loss": "modularml.losses",
+    "Optimizer": "modularml.optimizers",
+    "Batch": "modularml.batches",
+    "BatchView": "modularml.batches",
+    "ExecutionContext": "modularml.batches",
+    "RoleData": "modularml.batches",
+    "SampleData": "modularml.batches",
+    "STREAM_DEFAULT": "modularml.samplers",
+    "BaseSampler": "modularml.samplers",
+    "NSampler": "modularml.samplers",
+    "PairedSampler": "modularml.samplers",
+    "SampledView": "modularml.samplers",
+    "SimpleSampler": "modularml.samplers",
+    "TripletSampler": "modularml.samplers",
+    "Scaler": "modularml.scalers",
+    "supported_scalers": "modularml.scalers",
 }
 
 
@@ -55,12 +86,18 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "STREAM_DEFAULT",
     "Backend",
     "BackendNotInstalledError",
     "BackendNotSupportedError",
     "BackendProtocol",
+    "BaseModel",
+    "BaseSampler",
+    "Batch",
+    "BatchView",
     "ColumnNotFoundError",
     "DeviceError",
+    "ExecutionContext",
     "ExperimentContext",
     "ExperimentNode",
     "FeatureSet",
@@ -68,16 +105,27 @@ __all__ = [
     "FeatureSetReference",
     "FeatureSetView",
     "FileCollisionError",
+    "Loss",
     "ModularMLError",
+    "NSampler",
     "NotRegisteredError",
+    "Optimizer",
+    "PairedSampler",
     "PluginConflictError",
     "PluginError",
     "RegistrationPolicy",
+    "RoleData",
+    "SampleData",
+    "SampledView",
+    "Scaler",
     "SerializationError",
     "SimilarityCondition",
+    "SimpleSampler",
+    "TripletSampler",
     "__version__",
     "backend_of",
     "get_backend",
     "get_plugin_manager",
     "hookimpl",
+    "supported_scalers",
 ]

@@ -19,3 +19,23 @@ def register_splitters(register: Registrar) -> None:
 
     register("RandomSplitter", RandomSplitter)
     register("ConditionSplitter", ConditionSplitter)
+
+
+@hookimpl
+def register_scalers(register: Registrar) -> None:
+    # import paths: the scalers module is imported only when a scaler is used
+    register("Absolute", "modularml.scalers.absolute:Absolute")
+    register("Negate", "modularml.scalers.negate:Negate")
+    register("PerSampleMinMaxScaler", "modularml.scalers.per_sample_min_max:PerSampleMinMaxScaler")
+    register("PerSampleZeroStart", "modularml.scalers.per_sample_zero:PerSampleZeroStart")
+    register("SegmentedScaler", "modularml.scalers.segmented_scaler:SegmentedScaler")
+
+
+@hookimpl
+def register_samplers(register: Registrar) -> None:
+    from modularml.samplers import NSampler, PairedSampler, SimpleSampler, TripletSampler
+
+    register("SimpleSampler", SimpleSampler)
+    register("NSampler", NSampler)
+    register("PairedSampler", PairedSampler)
+    register("TripletSampler", TripletSampler)

@@ -1,0 +1,391 @@
+"""``BatchView``: one batch as row indices into a FeatureSet, per role; data is gathered on demand."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modularml.batches.batch import Batch
+from modularml.batches.sample_data import ROLE_DEFAULT, RoleData, SampleData
+from modularml.batches.tensors import TargetFormat, convert_value, resolve_format
+from modularml.data.schema import DATA_DOMAINS, REP_RAW, REP_TRANSFORMED
+from modularml.errors import InvalidArgumentError, InvalidTypeError, NotRegisteredError
+
+if TYPE_CHECKING:
+    from modularml.data.featureset import FeatureSet
+    from modularml.data.view import FeatureSetView
+
+__all__ = ["BatchView"]
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+class BatchView:
+    """A batch as row indices into a FeatureSet, one index array per role, with per-sample weights.
+
+    Nothing is copied: data is gathered only by :meth:`materialize_batch`. A negative index marks a
+    masked (padding) sample: it has weight 0 and its row in a materialised batch is zeros.
+
+    Args:
+        source (FeatureSet | FeatureSetView): The FeatureSet the indices point into. Given a view,
+            its FeatureSet is the source and the view's columns are the ones materialised; the
+            indices still index the FeatureSet's rows.
+        role_indices (Mapping[str, array] | array): Role -> ``int64`` row indices, all of one
+            length; a bare array is the ``"default"`` role.
+        role_indice_weights (Mapping[str, array] | None): Role -> per-sample ``float32`` weights;
+            a role left out (or None) weighs 1 per sample.
+        columns (Sequence[str] | None): Qualified column names that :meth:`materialize_batch` may
+            read; every column of the source (or of the view) by default.
+
+    Raises:
+        TypeError: If ``source`` is not a FeatureSet or view, or indices are not integers.
+        ValueError: If roles have different lengths, weights name unknown roles or have the wrong
+            length, or there is no role.
+        IndexError: If an index is beyond the source's rows.
+    """
+
+    __slots__ = ("_all_valid", "_columns", "_role_indices", "_role_weights", "_source")
+
+    def __init__(
+        self,
+        source: FeatureSet | FeatureSetView,
+        role_indices: Mapping[str, Any] | np.ndarray | Sequence[int],
+        role_indice_weights: Mapping[str, Any] | None = None,
+        *,
+        columns: Sequence[str] | None = None,
+    ) -> None:
+        fs, view_columns = _resolve_source(source)
+        if not isinstance(role_indices, Mapping):
+            role_indices = {ROLE_DEFAULT: role_indices}
+        if not role_indices:
+            raise InvalidArgumentError("A BatchView needs at least one role in role_indices.")
+        n_rows = fs.collection.n_samples
+        indices: dict[str, np.ndarray] = {}
+        for role, values in role_indices.items():
+            if not isinstance(role, str) or not role:
+                raise InvalidTypeError(f"A role is a non-empty string; got {role!r}.")
+            array = np.asarray(values)
+            if array.size == 0:
+                array = array.astype(np.int64)
+            if array.ndim != 1 or array.dtype.kind not in "iu":
+                raise InvalidTypeError(
+                    f"Indices of role {role!r} are a 1-D integer array; got shape {array.shape}, dtype {array.dtype}."
+                )
+            if array.size and array.max() >= n_rows:
+                raise IndexError(
+                    f"Role {role!r} has index {int(array.max())}, beyond the {n_rows} rows of {fs.label!r}."
+                )
+            indices[role] = _frozen(np.array(array, dtype=np.int64))
+        lengths = {role: len(a) for role, a in indices.items()}
+        if len(set(lengths.values())) > 1:
+            raise InvalidArgumentError(f"Every role of a batch has the same number of samples; got {lengths}.")
+        weights: dict[str, np.ndarray] | None = None
+        if role_indice_weights is not None:
+            if not isinstance(role_indice_weights, Mapping):
+                raise InvalidTypeError(
+                    f"role_indice_weights maps roles to weight arrays; got {type(role_indice_weights).__name__}."
+                )
+            weights = {}
+            for role, values in role_indice_weights.items():
+                if role not in indices:
+                    raise InvalidArgumentError(
+                        f"role_indice_weights names role {role!r}, which has no indices (roles: {list(indices)})."
+                    )
+                array = np.array(values, dtype=np.float32).reshape(-1)
+                if len(array) != lengths[role]:
+                    raise InvalidArgumentError(
+                        f"Role {role!r} has {lengths[role]} indices but {len(array)} weights; give one weight per "
+                        "sample."
+                    )
+                weights[role] = _frozen(array)
+        if columns is None:
+            columns = view_columns
+        else:
+            columns = list(columns)
+            known = set(fs.collection.schema.names)
+            unknown = [c for c in columns if c not in known]
+            if unknown:
+                raise NotRegisteredError(f"Columns {unknown} are not in {fs.label!r}; it has {sorted(known)}.")
+        self._source = fs
+        self._role_indices = indices
+        self._role_weights = weights
+        self._columns = None if columns is None else tuple(columns)
+        self._all_valid = None
+
+    @classmethod
+    def _trusted(
+        cls,
+        source: FeatureSet,
+        role_indices: dict[str, np.ndarray],
+        role_weights: dict[str, np.ndarray] | None,
+        columns: tuple[str, ...] | None,
+        all_valid: bool | None = None,
+    ) -> BatchView:
+        """Build a view from validated ``int64`` indices (internal: samplers build thousands of these).
+
+        ``all_valid=True`` promises that no index is negative (samplers know it), sparing a check
+        per batch.
+        """
+        view = cls.__new__(cls)
+        view._source = source
+        view._role_indices = role_indices
+        view._role_weights = role_weights
+        view._columns = columns
+        view._all_valid = all_valid
+        return view
+
+    @classmethod
+    def fully_masked(
+        cls, source: FeatureSet | FeatureSetView, n_samples: int, roles: Sequence[str] = (ROLE_DEFAULT,)
+    ) -> BatchView:
+        """A view of ``n_samples`` masked samples per role: what an inactive sampler contributes to a step.
+
+        Args:
+            source (FeatureSet | FeatureSetView): The FeatureSet (or view) the batch belongs to.
+            n_samples (int): Batch size.
+            roles (Sequence[str]): Role names. Defaults to ``("default",)``.
+
+        Returns:
+            BatchView: Every index -1, every weight 0.
+        """
+        masked = _frozen(np.full(int(n_samples), -1, dtype=np.int64))
+        return cls(source, dict.fromkeys(roles, masked))
+
+    def masked(self) -> BatchView:
+        """A fully masked view with this view's source, columns, roles and size (all weights 0)."""
+        masked = _frozen(np.full(self.n_samples, -1, dtype=np.int64))
+        return BatchView._trusted(self._source, dict.fromkeys(self._role_indices, masked), None, self._columns, False)
+
+    # -- attributes ----------------------------------------------------------------------------------
+    @property
+    def source(self) -> FeatureSet:
+        """The FeatureSet the indices point into."""
+        return self._source
+
+    @property
+    def columns(self) -> list[str]:
+        """Qualified names of the columns a materialised batch may hold."""
+        return list(self._columns) if self._columns is not None else self._source.collection.schema.names
+
+    @property
+    def roles(self) -> list[str]:
+        """Role names, in order."""
+        return list(self._role_indices)
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples of every role (masked ones included)."""
+        return len(next(iter(self._role_indices.values())))
+
+    def __len__(self) -> int:
+        return self.n_samples
+
+    @property
+    def role_indices(self) -> Mapping[str, np.ndarray]:
+        """Role -> read-only ``int64`` row indices into :attr:`source` (negative = masked)."""
+        return MappingProxyType(self._role_indices)
+
+    @property
+    def role_indice_weights(self) -> Mapping[str, np.ndarray] | None:
+        """Role -> per-sample weights as given by the sampler (None: every sample weighs 1)."""
+        return None if self._role_weights is None else MappingProxyType(self._role_weights)
+
+    @property
+    def role_masks(self) -> dict[str, np.ndarray]:
+        """Role -> boolean mask, True where the index is a real sample (>= 0)."""
+        return {role: indices >= 0 for role, indices in self._role_indices.items()}
+
+    @property
+    def is_fully_masked(self) -> bool:
+        """Whether no role holds a real sample."""
+        return all(not (indices >= 0).any() for indices in self._role_indices.values())
+
+    def _indices(self, role: str) -> np.ndarray:
+        try:
+            return self._role_indices[role]
+        except KeyError:
+            raise NotRegisteredError(f"No role {role!r} in this BatchView; roles: {self.roles}.") from None
+
+    def get_role_mask(self, role: str) -> np.ndarray:
+        """Boolean mask of ``role``: True for real samples, False for masked ones.
+
+        Raises:
+            KeyError: If the view has no such role.
+        """
+        return self._indices(role) >= 0
+
+    def get_role_weights(self, role: str) -> np.ndarray:
+        """Effective ``float32`` weights of ``role``: the sampler's weights (or 1), zero where masked.
+
+        Raises:
+            KeyError: If the view has no such role.
+        """
+        indices = self._indices(role)
+        given = None if self._role_weights is None else self._role_weights.get(role)
+        weights = np.ones(len(indices), dtype=np.float32) if given is None else np.array(given, dtype=np.float32)
+        weights[indices < 0] = 0.0
+        return weights
+
+    def get_role_view(self, role: str) -> FeatureSetView:
+        """A FeatureSetView of the rows of ``role`` (masked samples kept as padding indices).
+
+        Raises:
+            KeyError: If the view has no such role.
+        """
+        from modularml.data.view import FeatureSetView
+
+        return FeatureSetView._trusted(self._source, self._indices(role), self.columns, role)
+
+    # -- materialisation -------------------------------------------------------------------------------
+    def materialize_batch(
+        self,
+        fmt: str = "numpy",
+        *,
+        columns: str | Sequence[str] | None = None,
+        features: str | Sequence[str] | None = None,
+        targets: str | Sequence[str] | None = None,
+        tags: str | Sequence[str] | None = None,
+        rep: str | None = None,
+    ) -> Batch:
+        """Gather this batch's rows into a :class:`Batch` (one vectorised ``take`` per column and role).
+
+        Column selection follows :meth:`FeatureSet.get_data`: ``columns`` takes qualified names or
+        wildcards literally; ``features``/``targets``/``tags`` take keys, ``key.rep`` or wildcards.
+        A domain nothing selects contributes all its columns. With ``rep=None`` (default), a key
+        selected without a representation (and every key when nothing is selected) reads its
+        ``transformed`` column where one exists, else ``raw``.
+
+        Args:
+            fmt (str): ``"numpy"``/``"np"`` (one array per domain; several columns stacked on
+                axis 1), ``"dict_numpy"`` (key -> array), or an installed backend's format
+                (``"torch"``, ``"tf"``, ``"dict_torch"``...), converted through the backend once per
+                array without a copy where the framework allows. Text stays numpy.
+            columns, features, targets, tags: Column selectors; see above.
+            rep (str | None): Representation for selectors that name none.
+
+        Returns:
+            Batch: Features, targets, tags and sample UUIDs per role, with the role weights (zero
+            where masked) and masks. Masked rows hold zeros (``""`` for text).
+
+        Raises:
+            KeyError: If a selector matches no column.
+            ValueError: If ``fmt`` is unknown, or columns of different shapes are to be stacked.
+        """
+        target = resolve_format(fmt)
+        visible = self._columns if self._columns is not None else tuple(self._source.collection.schema.names)
+        selected = _select_columns(
+            visible, _as_tuple(columns), _as_tuple(features), _as_tuple(targets), _as_tuple(tags), rep
+        )
+        return self._gather(target, selected)
+
+    def _gather(self, target: TargetFormat, selected: tuple[tuple[tuple[str, str], ...], ...]) -> Batch:
+        collection = self._source.collection
+        n = self.n_samples
+        role_data: dict[str, SampleData] = {}
+        weights: dict[str, Any] = {}
+        masks: dict[str, Any] = {}
+        for role, indices in self._role_indices.items():
+            if self._all_valid:
+                valid, n_valid, take = None, n, indices
+            else:
+                valid = indices >= 0
+                n_valid = int(np.count_nonzero(valid))
+                take = indices if n_valid == n else np.where(valid, indices, 0)
+            domains: list[Any] = []
+            for domain_columns in selected:
+                if not domain_columns:
+                    domains.append(None)
+                    continue
+                arrays = {key: _take(collection.to_numpy(name), take, valid, n_valid) for name, key in domain_columns}
+                domains.append(convert_value(arrays, target))
+            uuids = _take(collection.sample_uuids(), take, valid, n_valid)
+            role_data[role] = SampleData(features=domains[0], targets=domains[1], tags=domains[2], sample_uuids=uuids)
+            given = None if self._role_weights is None else self._role_weights.get(role)
+            role_weights = np.ones(n, dtype=np.float32) if given is None else np.array(given, dtype=np.float32)
+            if n_valid != n:
+                role_weights[~valid] = 0.0
+            weights[role] = convert_value(role_weights, target)
+            masks[role] = convert_value(np.ones(n, dtype=bool) if valid is None else valid, target)
+        return Batch._trusted(n, RoleData(role_data), weights, masks)
+
+    def __repr__(self) -> str:
+        return f"BatchView(source={self._source.label!r}, n_samples={self.n_samples}, roles={self.roles})"
+
+
+def _resolve_source(source: Any) -> tuple[FeatureSet, list[str] | None]:
+    from modularml.data.featureset import FeatureSet
+    from modularml.data.view import FeatureSetView
+
+    if isinstance(source, FeatureSet):
+        return source, None
+    if isinstance(source, FeatureSetView):
+        return source.source, source.columns
+    raise InvalidTypeError(f"A BatchView's source is a FeatureSet or FeatureSetView; got {type(source).__name__}.")
+
+
+def _as_tuple(selectors: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    if selectors is None:
+        return None
+    if isinstance(selectors, str):
+        return (selectors,)
+    return tuple(selectors)
+
+
+def _take(full: np.ndarray, take: np.ndarray, valid: np.ndarray | None, n_valid: int) -> np.ndarray:
+    """Rows ``take`` of ``full`` (a new contiguous array); rows where ``valid`` is False become zeros / ``""``."""
+    n = len(take)
+    if n_valid == 0:
+        if full.dtype == object:
+            return np.full((n, *full.shape[1:]), "", dtype=object)
+        return np.zeros((n, *full.shape[1:]), dtype=full.dtype)
+    out = full.take(take, axis=0)
+    if n_valid != n:
+        out[~valid] = "" if out.dtype == object else 0
+    return out
+
+
+@functools.lru_cache(maxsize=512)
+def _select_columns(
+    visible: tuple[str, ...],
+    columns: tuple[str, ...] | None,
+    features: tuple[str, ...] | None,
+    targets: tuple[str, ...] | None,
+    tags: tuple[str, ...] | None,
+    rep: str | None,
+) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """Per domain (features, targets, tags): ``(qualified name, output key)`` of the columns to gather.
+
+    Cached: a training loop asks the same question for every batch.
+    """
+    from modularml.data.access import _format_keys
+    from modularml.data.schema import check_rep
+    from modularml.data.selectors import resolve_selectors
+
+    if rep is not None:
+        check_rep(rep)
+    names = resolve_selectors(
+        visible, columns=columns, features=features, targets=targets, tags=tags, rep=rep, include_all_if_empty=True
+    )
+    if rep is None:
+        literal = set(resolve_selectors(visible, columns=columns)) if columns else set()
+        chosen = set(names)
+        names = [
+            name
+            for name in names
+            if name in literal
+            or not name.endswith(f".{REP_RAW}")
+            or name[: -len(REP_RAW)] + REP_TRANSFORMED not in chosen
+        ]
+    out = []
+    for domain in DATA_DOMAINS:
+        in_domain = [n for n in names if n.startswith(f"{domain}.")]
+        keys = _format_keys(in_domain, False, False)
+        out.append(tuple(zip(in_domain, keys, strict=True)))
+    return tuple(out)
