@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_all_project_backends_are_installed() -> None:
-    assert [str(b) for b in mml.Backend.installed()] == ["scikit", "tensorflow", "torch"]
+    assert {"scikit", "tensorflow", "torch"} <= {str(b) for b in mml.Backend.installed()}
     plugins = {r.name: r for r in mml.get_plugin_manager().plugins()}
     assert {"modularml", "modularml_torch", "modularml_tf", "modularml_sklearn", "modularml_example"} <= set(plugins)
     assert all(r.status == "loaded" for r in plugins.values())
@@ -26,8 +26,9 @@ def test_quickstart_example_runs() -> None:
         [sys.executable, str(ROOT / "examples" / "quickstart.py")], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Tensor round trip through 3 backend(s)" in result.stdout
-    for backend in ("scikit", "tensorflow", "torch"):
+    backends = [str(b) for b in mml.Backend.installed()]
+    assert f"Tensor round trip through {len(backends)} backend(s)" in result.stdout
+    for backend in backends:
         line = next(line for line in result.stdout.splitlines() if line.strip().startswith(backend))
         assert line.endswith("ok"), line
     assert "modularml_example  (modularml-example 0.1.0)" in result.stdout
