@@ -29,7 +29,8 @@ TEST_TOOLS = ["pytest>=8"]
 CORE = "core"
 BACKENDS = {"torch": "modularml_torch", "tf": "modularml_tf", "sklearn": "modularml_sklearn"}
 EXAMPLE_PLUGIN = "plugins/modularml_example"
-DISTRIBUTIONS = [CORE, *BACKENDS.values(), EXAMPLE_PLUGIN]
+NUMPY_PLUGIN = "plugins/modularml_numpy"  # a trainable backend without any ML framework, for the core's tests
+DISTRIBUTIONS = [CORE, *BACKENDS.values(), EXAMPLE_PLUGIN, NUMPY_PLUGIN]
 
 
 def _editable(*folders: str) -> list[str]:
@@ -50,9 +51,16 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def core(session: nox.Session) -> None:
-    """The core and the example plugin, with NO ML framework installed."""
-    session.install(*_editable(CORE, EXAMPLE_PLUGIN), PANDAS, *TEST_TOOLS)
-    session.run("pytest", "tests/core", "tests/example_plugin", *session.posargs, env={"MODULARML_CORE_ONLY": "1"})
+    """The core, the example plugin and the numpy backend plugin, with NO ML framework installed."""
+    session.install(*_editable(CORE, EXAMPLE_PLUGIN, NUMPY_PLUGIN), PANDAS, *TEST_TOOLS)
+    session.run(
+        "pytest",
+        "tests/core",
+        "tests/example_plugin",
+        "tests/numpy_plugin",
+        *session.posargs,
+        env={"MODULARML_CORE_ONLY": "1"},
+    )
 
 
 @nox.session

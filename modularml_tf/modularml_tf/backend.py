@@ -206,6 +206,17 @@ class TensorflowBackend:
             axis = list(axis)
         return tf.reduce_mean(tensor, axis=axis, keepdims=keepdims)
 
+    def sum(self, value: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
+        """Sum over the given axes (all axes when ``None``), like ``np.sum`` (``tf.reduce_sum``)."""
+        tensor = tf.convert_to_tensor(value)
+        if isinstance(axis, Sequence):
+            axis = list(axis)
+        return tf.reduce_sum(tensor, axis=axis, keepdims=keepdims)
+
+    def reshape(self, value: Any, shape: Sequence[int]) -> Any:
+        """The same values in a new shape (``tf.reshape``)."""
+        return tf.reshape(value, [int(s) for s in shape])
+
     def detach(self, value: Any) -> Any:
         """The same values, cut from the gradient tape (``tf.stop_gradient``)."""
         return tf.stop_gradient(value)

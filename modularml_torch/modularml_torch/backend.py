@@ -206,6 +206,20 @@ class TorchBackend:
             return value.to(dtype) if dtype is not None else value.clone()
         return torch.mean(value, dim=dims, keepdim=keepdims, dtype=dtype)
 
+    def sum(self, value: torch.Tensor, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> torch.Tensor:
+        """Sum over the given axes (all axes when ``None``), like ``np.sum`` (``torch.sum``)."""
+        if axis is None:
+            result = torch.sum(value)
+            return result.reshape((1,) * value.ndim) if keepdims else result
+        dims = tuple(operator.index(a) for a in axis) if isinstance(axis, Sequence) else (operator.index(axis),)
+        if not dims:  # torch reduces every axis for dim=(); numpy reduces none
+            return value.clone()
+        return torch.sum(value, dim=dims, keepdim=keepdims)
+
+    def reshape(self, value: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+        """The same values in a new shape (``Tensor.reshape``; a view where possible)."""
+        return value.reshape(tuple(operator.index(s) for s in shape))
+
     def detach(self, value: torch.Tensor) -> torch.Tensor:
         """The same values, sharing memory, with no link to the autograd graph."""
         return value.detach() if isinstance(value, torch.Tensor) else value

@@ -4,7 +4,7 @@ from modularml.backends.backend import Backend, backend_for_format, backend_of, 
 from modularml.backends.devices import normalize_device
 from modularml.backends.numpy_ops import NumpyTensorOps
 from modularml.backends.padding import PAD_MODES, PadWidth, check_pad_mode, normalize_pad_width, pad_index_map
-from modularml.backends.protocol import BackendProtocol
+from modularml.backends.protocol import BackendProtocol, TrainableBackendProtocol
 
 __all__ = [
     "PAD_MODES",
@@ -12,6 +12,7 @@ __all__ = [
     "BackendProtocol",
     "NumpyTensorOps",
     "PadWidth",
+    "TrainableBackendProtocol",
     "backend_for_format",
     "backend_of",
     "check_pad_mode",

@@ -84,6 +84,14 @@ class NumpyTensorOps:
             axis = tuple(axis)
         return np.mean(np.asarray(value), axis=axis, keepdims=keepdims)  # ints and bools give float64
 
+    def sum(self, value: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
+        if isinstance(axis, Sequence):
+            axis = tuple(axis)
+        return np.sum(np.asarray(value), axis=axis, keepdims=keepdims)
+
+    def reshape(self, value: Any, shape: Sequence[int]) -> Any:
+        return np.reshape(np.asarray(value), tuple(shape))
+
     def detach(self, value: Any) -> Any:
         return value
 

@@ -16,16 +16,19 @@ Conventions every implementation follows:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import DTypeLike
 
 from modularml.backends.padding import PadWidth
 
-__all__ = ["BackendProtocol"]
+if TYPE_CHECKING:
+    from modularml.models.base import BaseModel
+
+__all__ = ["BackendProtocol", "TrainableBackendProtocol"]
 
 
 @runtime_checkable
@@ -102,10 +105,195 @@ class BackendProtocol(Protocol):
         """
         ...
 
+    def sum(self, value: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
+        """Sum over the given axes (all axes when ``None``), like ``np.sum``; differentiable.
+
+        Floating inputs keep their dtype.
+        """
+        ...
+
+    def reshape(self, value: Any, shape: Sequence[int]) -> Any:
+        """The same values in a new shape (one axis may be ``-1``), like ``np.reshape``; differentiable."""
+        ...
+
     def detach(self, value: Any) -> Any:
         """The same values with no link to the autograd graph."""
         ...
 
     def no_grad(self) -> AbstractContextManager[Any]:
         """A context in which operations record no gradients."""
+        ...
+
+
+@runtime_checkable
+class TrainableBackendProtocol(BackendProtocol, Protocol):
+    """What a backend whose models learn by gradient steps (``trainable = True``) adds.
+
+    Everything the core's :class:`~modularml.BaseModel`, :class:`~modularml.Loss` and
+    :class:`~modularml.Optimizer` wrappers (and the model graph) need from a framework goes
+    through these methods. Run :class:`modularml.testing.TrainableBackendConformance` to check
+    an implementation.
+
+    Native tensors of a trainable backend also support Python arithmetic: ``+``, ``-``, ``*``,
+    ``/`` and ``@`` between two native tensors (with broadcasting) and ``+ - * /`` with Python
+    scalars on either side, plus unary ``-``; the results are native tensors that gradients
+    flow through. Together with :meth:`sum`, :meth:`mean` and :meth:`reshape` this is all the
+    arithmetic the core performs on native values (weighting and averaging losses).
+
+    One training step, as the core runs it::
+
+        with backend.gradient_scope() as scope:
+            loss = backend.mean(loss_fn(model_forward(x), y))
+        backend.apply_gradients(loss, optimizer, parameters, scope)
+    """
+
+    # -- models ------------------------------------------------------------------------------
+    def claims_model(self, obj: Any) -> bool:
+        """Whether ``obj`` is a raw framework model this backend can wrap (an ``nn.Module``).
+
+        Called for every installed backend when a user hands a raw model to the core, so it must
+        not import anything: compare against the framework only if its module is already in
+        ``sys.modules``. Returns ``False`` for :class:`~modularml.BaseModel` instances and for
+        anything else it does not know.
+        """
+        ...
+
+    def wrap_model(self, obj: Any) -> BaseModel:
+        """Wrap a raw framework model (one that :meth:`claims_model` accepts) into a ``BaseModel``.
+
+        A ``BaseModel`` of this backend is returned unchanged.
+
+        Raises:
+            InvalidTypeError: If ``obj`` is not a model of this backend.
+        """
+        ...
+
+    def model_parameters(self, model: BaseModel) -> list[Any]:
+        """The trainable parameters of a built ``BaseModel`` of this backend, as native tensors.
+
+        These are what :meth:`build_optimizer` and :meth:`apply_gradients` receive.
+
+        Raises:
+            InvalidTypeError: If ``model`` is not a model of this backend.
+        """
+        ...
+
+    def parameter_from_numpy(
+        self, array: np.ndarray, *, dtype: DTypeLike | None = None, device: str | None = None
+    ) -> Any:
+        """A new trainable native tensor (torch: ``nn.Parameter``; TF: ``tf.Variable``) holding a copy of ``array``."""
+        ...
+
+    # -- losses ---------------------------------------------------------------------------------
+    def resolve_loss(self, name: str) -> Any:
+        """Find a loss by name: a class or a callable that :meth:`build_loss` accepts.
+
+        Looks in the plugin registry's losses for this backend first (``register_losses``), then
+        among the framework's own loss classes. Matching ignores case, underscores and a trailing
+        ``"loss"`` (``"mse"``, ``"MSE"``, ``"MSELoss"`` and ``"mse_loss"`` are one name); see
+        :func:`modularml.utils.components.find_component`.
+
+        Raises:
+            NotRegisteredError: If nothing matches; the message lists the available names.
+        """
+        ...
+
+    def build_loss(self, spec: Any, kwargs: Mapping[str, Any], reduction: str = "none") -> Callable[..., Any]:
+        """Construct the loss callable from ``spec`` (a class or callable of this backend).
+
+        Args:
+            spec: What :meth:`resolve_loss` returned, or a user's loss class or function.
+            kwargs: Keyword arguments for the loss's constructor (or bound to the function).
+            reduction: ``"none"`` (default), ``"mean"`` or ``"sum"``, passed to the loss where it
+                takes one.
+
+        Returns:
+            A callable ``loss(outputs, targets, ...)`` on native tensors. With
+            ``reduction="none"`` it returns unreduced values with the batch axis first (per sample
+            or per element); the caller averages over the non-batch axes.
+        """
+        ...
+
+    # -- optimizers -----------------------------------------------------------------------------
+    def resolve_optimizer(self, name: str) -> Any:
+        """Find an optimizer by name (case-insensitive): a class or factory :meth:`build_optimizer` accepts.
+
+        Looks in the plugin registry's optimizers for this backend first, then among the
+        framework's own optimizer classes.
+
+        Raises:
+            NotRegisteredError: If nothing matches; the message lists the available names.
+        """
+        ...
+
+    def build_optimizer(self, spec: Any, kwargs: Mapping[str, Any], parameters: Sequence[Any] | None) -> Any:
+        """Construct a native optimizer over ``parameters``.
+
+        Args:
+            spec: What :meth:`resolve_optimizer` returned, a user's optimizer class, or a factory
+                (a non-class callable; torch-like backends call ``factory(parameters, **kwargs)``,
+                others ``factory(**kwargs)``).
+            kwargs: Keyword arguments (``lr``, ``momentum``, ...).
+            parameters: Native parameters to optimize (from :meth:`model_parameters`); backends
+                whose optimizers receive variables at each step may accept ``None``.
+
+        Returns:
+            The native optimizer.
+
+        Raises:
+            InvalidArgumentError: If ``parameters`` are needed and missing, or ``kwargs`` do not fit.
+        """
+        ...
+
+    def get_optimizer_state(self, optimizer: Any) -> dict[str, Any]:
+        """The optimizer's internal state (step counts, moment buffers) as JSON values and numpy arrays.
+
+        Never pickled objects: the result can be saved in a ModularML file.
+        """
+        ...
+
+    def set_optimizer_state(self, optimizer: Any, state: Mapping[str, Any]) -> None:
+        """Restore state from :meth:`get_optimizer_state` into an optimizer built over like-shaped parameters.
+
+        Raises:
+            InvalidArgumentError: If the state does not fit the optimizer's parameters.
+        """
+        ...
+
+    def optimizer_step(
+        self, optimizer: Any, grads: Sequence[Any] | None = None, variables: Sequence[Any] | None = None
+    ) -> None:
+        """One optimizer update from gradients that are already computed.
+
+        Torch-like backends use the gradients stored on the parameters and ignore ``grads``;
+        TensorFlow-like backends apply ``grads`` to ``variables``.
+        """
+        ...
+
+    # -- gradients ------------------------------------------------------------------------------
+    def gradient_scope(self) -> AbstractContextManager[Any]:
+        """A context in which operations are recorded for gradients.
+
+        Yields the recording object the backend needs later (TF: a ``GradientTape``; torch and
+        numpy-like backends: ``None``), which the caller passes to :meth:`apply_gradients`.
+        Compute the loss inside the scope; call :meth:`apply_gradients` after it.
+        """
+        ...
+
+    def apply_gradients(self, loss: Any, optimizer: Any, parameters: Sequence[Any], scope: Any) -> None:
+        """One backward pass and one optimizer step.
+
+        Clears previous gradients (``zero_grad`` where the framework accumulates them), computes
+        the gradients of ``loss`` with respect to ``parameters`` and steps ``optimizer`` once.
+
+        Args:
+            loss: A native scalar tensor computed inside :meth:`gradient_scope`.
+            optimizer: A native optimizer from :meth:`build_optimizer`.
+            parameters: The native parameters to update (those the optimizer was built over).
+            scope: What :meth:`gradient_scope` yielded.
+
+        Raises:
+            InvalidArgumentError: If ``loss`` is not a scalar, or recorded no operations
+                (computed under :meth:`no_grad`); the parameters are then left unchanged.
+        """
         ...

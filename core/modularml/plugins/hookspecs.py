@@ -64,6 +64,7 @@ def register_models(register: Registrar) -> None:
 
     Call ``register(name, model_class, backend="torch")``. The class should be a
     :class:`modularml.BaseModel` subclass; users then build it by name for that backend.
+    ``model_class`` may be an import path (``"my_package.models:MyNet"``), imported on first use.
     """
 
 
@@ -72,7 +73,9 @@ def register_losses(register: Registrar) -> None:
     """Contribute loss functions or classes, keyed by ``(backend, name)``.
 
     Call ``register(name, loss, backend="torch")`` where ``loss`` is a class or a callable
-    returning per-sample losses. ``mml.Loss(name, backend=...)`` looks names up here.
+    returning per-sample losses, or its import path (``"my_package.losses:Huber"``, imported on
+    first use). ``mml.Loss(name, backend=...)`` looks names up here, through the backend's
+    ``resolve_loss``: ignoring case, underscores and a trailing ``"loss"``.
     """
 
 
@@ -80,8 +83,9 @@ def register_losses(register: Registrar) -> None:
 def register_optimizers(register: Registrar) -> None:
     """Contribute optimizer classes or factories, keyed by ``(backend, name)``.
 
-    Call ``register(name, optimizer, backend="torch")``.
-    ``mml.Optimizer(name, backend=...)`` looks names up here.
+    Call ``register(name, optimizer, backend="torch")``; ``optimizer`` may be an import path,
+    imported on first use. ``mml.Optimizer(name, backend=...)`` looks names up here, through the
+    backend's ``resolve_optimizer`` (case-insensitive).
     """
 
 

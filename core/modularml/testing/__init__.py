@@ -7,8 +7,10 @@ module of your own::
 
     class TestMyBackend(BackendConformance):
         backend = "mybackend"
+
+A trainable backend adds :class:`TrainableBackendConformance` in a second class the same way.
 """
 
-from modularml.testing.conformance import BackendConformance
+from modularml.testing.conformance import BackendConformance, TrainableBackendConformance
 
-__all__ = ["BackendConformance"]
+__all__ = ["BackendConformance", "TrainableBackendConformance"]

@@ -1,0 +1,195 @@
+"""Finding backend components (losses, optimizers) by name, by object and by import path.
+
+Shared by :class:`~modularml.Loss`, :class:`~modularml.Optimizer`, :class:`~modularml.BaseModel`
+and by backends implementing :class:`~modularml.backends.TrainableBackendProtocol`, so that every
+backend matches names the same way and every file restores callables under the same rules.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from modularml.errors import InvalidArgumentError, NotRegisteredError, SerializationError
+
+__all__ = [
+    "component_key",
+    "find_component",
+    "import_path",
+    "infer_backend",
+    "registered_components",
+    "resolve_import_path",
+]
+
+
+def component_key(name: str, strip_suffix: str | None = None) -> str:
+    """The form names are compared in: lower case, no underscores, no trailing ``strip_suffix``.
+
+    ``component_key("MSELoss", "loss") == component_key("mse_loss", "loss") == "mse"``.
+    """
+    key = name.lower().replace("_", "")
+    if strip_suffix and key.endswith(strip_suffix) and len(key) > len(strip_suffix):
+        key = key[: -len(strip_suffix)]
+    return key
+
+
+def registered_components(kind: str, backend: str) -> dict[str, Any]:
+    """Name -> object of the entries that plugins registered for ``backend`` in registry ``kind``.
+
+    Objects registered as ``"module:attribute"`` paths are returned as those strings; load them
+    with :func:`modularml.plugins.registry.load_object` (:func:`find_component` does).
+    """
+    from modularml.plugins import get_plugin_manager
+
+    registry = get_plugin_manager().registry(kind)
+    return {entry.name: entry.obj for entry in registry.entries() if entry.backend == backend}
+
+
+def find_component(
+    name: str,
+    *sources: Mapping[str, Any],
+    what: str,
+    backend: str,
+    strip_suffix: str | None = None,
+) -> Any:
+    """Look ``name`` up in ``sources``, in order, exactly first and then by :func:`component_key`.
+
+    Args:
+        name: The name asked for (``"mse"``, ``"MSELoss"``, ``"Adam"``).
+        *sources: Name -> object mappings in priority order (the plugin registry first, then the
+            framework's own classes).
+        what: What is looked for, for the error message (``"loss"``).
+        backend: The backend looked in, for the error message.
+        strip_suffix: A suffix ignored when comparing (``"loss"``).
+
+    Returns:
+        The object found; an ``"module:attribute"`` string is imported first.
+
+    Raises:
+        NotRegisteredError: If no source has the name; the message lists every available name.
+        InvalidArgumentError: If one source has several names that match equally well.
+    """
+    if not isinstance(name, str) or not name:
+        raise InvalidArgumentError(f"A {what} name is a non-empty string; got {name!r}.")
+    key = component_key(name, strip_suffix)
+    for source in sources:
+        if name in source:
+            return _load(source[name])
+        matches = [n for n in source if component_key(n, strip_suffix) == key]
+        if len(matches) > 1:
+            same_case = [n for n in matches if n.lower() == name.lower()]
+            matches = same_case if len(same_case) == 1 else matches
+        if len(matches) == 1:
+            return _load(source[matches[0]])
+        if matches:
+            raise InvalidArgumentError(
+                f"The {what} name {name!r} matches several names of backend {backend!r}: {sorted(matches)}. "
+                "Use one of these exact names."
+            )
+    available = sorted({n for source in sources for n in source}, key=str.lower)
+    raise NotRegisteredError(
+        f"No {what} named {name!r} for backend {backend!r}. Available: {available or 'none'}. Names match "
+        f"ignoring case and underscores{f' and a trailing {strip_suffix!r}' if strip_suffix else ''}; "
+        f"a {what} class or callable can be passed directly instead."
+    )
+
+
+def _load(obj: Any) -> Any:
+    if isinstance(obj, str):
+        from modularml.plugins.registry import load_object
+
+        return load_object(obj)
+    return obj
+
+
+def infer_backend(obj: Any, kind: str) -> str | None:
+    """The canonical name of the installed backend that ``obj`` (a class or callable) belongs to.
+
+    Asks, in order: which backend registered ``obj`` in registry ``kind``; whose framework module
+    (``"torch"``) ``obj`` comes from; whose plugin package (``"modularml_numpy"``) defines it.
+    Nothing is imported.
+
+    Returns:
+        The backend name, or ``None`` when no installed backend claims ``obj``.
+    """
+    from modularml.plugins import get_plugin_manager
+
+    manager = get_plugin_manager()
+    path = import_path(obj)
+    for entry in manager.registry(kind).entries():
+        if entry.backend is not None and (entry.obj is obj or (path is not None and entry.obj == path)):
+            return entry.backend
+    module = getattr(obj, "__module__", None) or ""
+    top = module.split(".")[0]
+    if not top:
+        return None
+    backends = manager.backends()
+    for name, info in backends.items():
+        if info.framework_module and top == info.framework_module.split(".")[0]:
+            return name
+    plugin_packages = {r.name: r.module.split(":")[0].split(".")[0] for r in manager.plugins() if r.module}
+    for name, info in backends.items():
+        if plugin_packages.get(info.plugin) == top and top != "modularml":
+            return name
+    return None
+
+
+def import_path(obj: Any) -> str | None:
+    """``"module:QualName"`` of a module-level class or function, or ``None`` if it has none.
+
+    Lambdas, local functions, bound methods and instances have no import path that leads back
+    to the same object, so they cannot be named in a file.
+    """
+    module = getattr(obj, "__module__", None)
+    qualname = getattr(obj, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str) or "<" in qualname:
+        return None
+    found: Any = sys.modules.get(module)
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    return f"{module}:{qualname}" if found is obj else None
+
+
+def resolve_import_path(path: str, *, what: str, allow_packaged_code: bool = False) -> Any:
+    """Import the object ``"module:QualName"`` names, under the rules for loading files.
+
+    Objects of modularml and of installed, loaded ModularML plugins are always allowed. Any other
+    module (a user's own) is imported only with ``allow_packaged_code=True``, because the object
+    will be called later (a loss function, an optimizer factory).
+
+    Args:
+        path: ``"module:QualName"``.
+        what: What the object is, for messages (``"loss function"``).
+        allow_packaged_code: Allow modules outside modularml and its plugins.
+
+    Raises:
+        SerializationError: If the path is malformed, not allowed, or names nothing importable.
+    """
+    module_name, sep, qualname = path.partition(":") if isinstance(path, str) else ("", "", "")
+    if not sep or not module_name or not qualname:
+        raise SerializationError(f"Invalid import path {path!r} for a {what}; expected 'module:QualName'.")
+    top = module_name.split(".")[0]
+    if not allow_packaged_code and top not in _allowed_packages():
+        raise SerializationError(
+            f"Refusing to import the {what} {path!r}: only modularml and installed ModularML plugins are imported "
+            "when restoring a configuration. If you trust its source, pass allow_packaged_code=True."
+        )
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise SerializationError(f"The {what} {path!r} is not available here: {exc}.") from None
+    return obj
+
+
+def _allowed_packages() -> set[str]:
+    from modularml.plugins import get_plugin_manager
+
+    allowed = {"modularml"}
+    for record in get_plugin_manager().plugins():
+        if record.status == "loaded" and record.module:
+            allowed.add(record.module.split(":")[0].split(".")[0])
+    return allowed

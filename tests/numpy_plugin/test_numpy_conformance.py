@@ -1,0 +1,9 @@
+from modularml.testing import BackendConformance, TrainableBackendConformance
+
+
+class TestNumpyConformance(BackendConformance):
+    backend = "numpy"
+
+
+class TestNumpyTrainableConformance(TrainableBackendConformance):
+    backend = "numpy"
