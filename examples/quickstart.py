@@ -33,7 +33,24 @@ def main() -> int:
 
     fs = make_featureset("cells", n_samples=240, seed=0)
     fs.split_random({"train": 0.7, "val": 0.15, "test": 0.15}, group_by="cell_id", seed=13)
+    # Scale: per-sample min-max on the curves; the targets with a scaler fitted on train rows only.
+    for curve in ("voltage", "current"):
+        fs.fit_transform("PerSampleMinMaxScaler", domain="features", keys=curve)
+    target_scaler = "StandardScaler" if mml.Backend.SCIKIT.is_installed else "Negate"
+    fs.fit_transform(target_scaler, domain="targets", fit_to_split="train")
     print(f"\n{fs.summary()}")
+    # Sample: shuffled batches of 32 from the training split, reproducible from the seed.
+    sampler = mml.SimpleSampler(batch_size=32, shuffle=True, seed=0, source=fs["train"])
+    sampler.materialize_batches(show_progress=False)
+    first = sampler.get_batches()[0].materialize_batch(fmt="numpy")
+    print(f"\nSimpleSampler: {sampler.num_batches} batches; first batch features {first.features.shape}")
+    raw_soh = fs["train"].get_targets("numpy", rep="raw")
+    restored = fs.unscale_data_for_cols(
+        data=fs["train"].get_targets("numpy", rep="transformed"), domain="targets", columns="soh"
+    )
+    if not np.allclose(restored, raw_soh, atol=1e-5):
+        print("unscaling the targets did not give back the raw values")
+        return 1
     if not (fs["train"].is_disjoint_with(fs["val"]) and fs["train"].is_disjoint_with(fs["test"])):
         print("splits overlap")
         return 1
