@@ -28,8 +28,18 @@ from modularml.plugins import get_plugin_manager, hookimpl
 if TYPE_CHECKING:
     from modularml.batches import Batch, BatchView, ExecutionContext, RoleData, SampleData
     from modularml.data import FeatureSet, FeatureSetColumnReference, FeatureSetReference, FeatureSetView
-    from modularml.losses import Loss
+    from modularml.graph import ModelGraph
+    from modularml.losses import AppliedLoss, Loss
     from modularml.models import BaseModel
+    from modularml.nodes import (
+        ComputeNode,
+        ConcatNode,
+        ExperimentNodeReference,
+        GraphNode,
+        MergeNode,
+        MergeStrategy,
+        ModelNode,
+    )
     from modularml.optimizers import Optimizer
     from modularml.samplers import (
         STREAM_DEFAULT,
@@ -52,6 +62,15 @@ _LAZY = {
     "SimilarityCondition": "modularml.similarity",
     "BaseModel": "modularml.models",
     "Loss": "modularml.losses",
+    "AppliedLoss": "modularml.losses",
+    "ModelGraph": "modularml.graph",
+    "GraphNode": "modularml.nodes",
+    "ComputeNode": "modularml.nodes",
+    "ModelNode": "modularml.nodes",
+    "MergeNode": "modularml.nodes",
+    "ConcatNode": "modularml.nodes",
+    "MergeStrategy": "modularml.nodes",
+    "ExperimentNodeReference": "modularml.nodes",
     "Optimizer": "modularml.optimizers",
     "Batch": "modularml.batches",
     "BatchView": "modularml.batches",
@@ -87,6 +106,15 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "STREAM_DEFAULT",
+    "AppliedLoss",
+    "ComputeNode",
+    "ConcatNode",
+    "ExperimentNodeReference",
+    "GraphNode",
+    "MergeNode",
+    "MergeStrategy",
+    "ModelGraph",
+    "ModelNode",
     "Backend",
     "BackendNotInstalledError",
     "BackendNotSupportedError",

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 __all__ = [
     "BackendNotInstalledError",
+    "BackendMismatchError",
     "BackendNotSupportedError",
     "ColumnNotFoundError",
     "DeviceError",
     "FileCollisionError",
+    "GraphTopologyError",
     "InvalidArgumentError",
     "InvalidLabelError",
     "InvalidTypeError",
@@ -133,3 +135,11 @@ class LossError(ModularMLError, ValueError, RuntimeError):
 
 class OptimizerNotSetError(ModularMLError, RuntimeError):
     """An ``Optimizer`` was used before ``build()``, or built again without ``force_rebuild``."""
+
+
+class GraphTopologyError(ModularMLError, ValueError):
+    """A model graph's connections are invalid: a cycle, a dangling reference, or an edit that breaks them."""
+
+
+class BackendMismatchError(ModularMLError, RuntimeError):
+    """Objects of different backends were combined where one backend is required (a global optimizer)."""

@@ -6,6 +6,7 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from modularml.plugins import PluginManager, hookimpl, use_plugin_manager
@@ -68,3 +69,61 @@ def register_test_scalers() -> Callable[..., None]:
 
     with use_plugin_manager(fresh):
         yield register
+
+
+@pytest.fixture
+def regression_fs() -> Callable[..., object]:
+    """A learnable linear-regression FeatureSet: features a, b, c; target y = a - 2b + 0.5c + 0.3; tag g."""
+    from modularml.data import FeatureSet
+
+    def make(label: str = "data", n: int = 64, seed: int = 0) -> FeatureSet:
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=(n, 3)).astype(np.float32)
+        y = (x @ np.array([1.0, -2.0, 0.5]) + 0.3).astype(np.float32)
+        data = {"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": y, "g": np.arange(n) % 4}
+        return FeatureSet.from_dict(label, data, ["a", "b", "c"], ["y"], ["g"])
+
+    return make
+
+
+@pytest.fixture
+def mean_fit_model_cls() -> type:
+    """A batch-fit numpy-backend BaseModel (it predicts the mean target seen by ``fit``)."""
+    pytest.importorskip("modularml_numpy")
+    from modularml.models import BaseModel
+    from modularml_numpy.autograd import Tensor
+
+    class MeanFitModel(BaseModel):
+        def __init__(self) -> None:
+            super().__init__("numpy")
+            self.value: float | None = None
+            self.fit_calls = 0
+            self._in = None
+
+        def build(self, input_shape=None, output_shape=None, *, force=False):
+            self._in = input_shape
+            self._built = True
+
+        @property
+        def input_shape(self):
+            return self._in
+
+        @property
+        def output_shape(self):
+            return (1,)
+
+        def fit(self, x, y):
+            self.fit_calls += 1
+            self.value = float(np.mean(y))
+
+        def forward(self, x, **kwargs):
+            value = 0.0 if self.value is None else self.value
+            return Tensor(np.full((x.shape[0], 1), value, dtype=np.float32))
+
+        def get_weights(self):
+            return {"value": np.array([self.value or 0.0])}
+
+        def set_weights(self, weights):
+            self.value = float(weights["value"][0])
+
+    return MeanFitModel

@@ -1,0 +1,356 @@
+"""``ModelNode``: one model (of any backend) inside a model graph, with its optimizer and freeze state."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from modularml.backends.backend import Backend, get_backend
+from modularml.batches import Batch, ExecutionContext, RoleData, SampleData
+from modularml.errors import InvalidArgumentError, InvalidTypeError, OptimizerNotSetError
+from modularml.models.base import BaseModel, normalize_shape
+from modularml.nodes.graph_node import ComputeNode, convert_batch
+from modularml.optimizers import Optimizer
+from modularml.plugins.manager import get_plugin_manager
+
+if TYPE_CHECKING:
+    from modularml.losses.applied_loss import AppliedLoss
+
+__all__ = ["ModelNode", "wrap_native_model"]
+
+
+def wrap_native_model(model: Any) -> BaseModel:
+    """``model`` if it is a BaseModel, else the BaseModel of the installed backend that claims it.
+
+    Raises:
+        TypeError: If no installed backend claims ``model``.
+    """
+    if isinstance(model, BaseModel):
+        return model
+    for info in get_plugin_manager().backends().values():
+        if info.framework_module is not None and info.framework_module not in sys.modules:
+            continue
+        impl = info.load()
+        claims = getattr(impl, "claims_model", None)
+        if callable(claims) and claims(model):
+            return impl.wrap_model(model)
+    raise InvalidTypeError(
+        f"ModelNode needs a BaseModel or a model object that an installed backend can wrap; no backend claims "
+        f"{type(model).__name__}. Install the plugin of its framework (e.g. modularml-torch) or subclass BaseModel."
+    )
+
+
+class ModelNode(ComputeNode):
+    """Single learnable or static stage inside a :class:`~modularml.ModelGraph`.
+
+    ``forward`` maps only the ``features`` of each role; targets, tags and sample UUIDs pass
+    through. The output batch holds the predictions as both ``outputs`` and ``features`` (so a
+    downstream node reads them as its features).
+
+    Attributes:
+        _model (BaseModel): Wrapped backend model implementation.
+        _optimizer (Optimizer | None): Optional optimizer coordinating gradient steps.
+        _freeze (bool): Flag indicating whether training is disabled.
+    """
+
+    def __init__(
+        self,
+        label: str,
+        model: BaseModel | Any,
+        upstream_ref: Any,
+        optimizer: Optimizer | None = None,
+        *,
+        node_id: str | None = None,
+        register: bool = True,
+    ) -> None:
+        """Initialize a ModelNode.
+
+        Args:
+            label (str): Unique name identifying this stage within the model graph.
+            model (BaseModel | Any): A BaseModel, or a raw framework model that an installed
+                backend claims (wrapped automatically).
+            upstream_ref: The upstream FeatureSet (or view, or reference) or graph node.
+            optimizer (Optimizer | None): Optimizer to use during stage-wise training.
+            node_id (str, optional): Used only for de-serialization.
+            register (bool, optional): Used only for de-serialization.
+
+        Raises:
+            TypeError: If the model cannot be wrapped or the optimizer is not an Optimizer.
+            ValueError: If the optimizer's backend differs from the model's.
+        """
+        self._model = wrap_native_model(model)
+        if optimizer is not None and not isinstance(optimizer, Optimizer):
+            raise InvalidTypeError(f"optimizer is a modularml Optimizer; got {type(optimizer).__name__}.")
+        if optimizer is not None and optimizer.backend is not None and optimizer.backend != self._model.backend:
+            raise InvalidArgumentError(
+                f"ModelNode {label!r}: its model is a {str(self._model.backend)!r} model but its optimizer is for "
+                f"{str(optimizer.backend)!r}."
+            )
+        self._optimizer = optimizer
+        self._freeze = False
+        self._params: list[Any] | None = None
+        super().__init__(
+            label, [upstream_ref] if upstream_ref is not None else None, node_id=node_id, register=register
+        )
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def max_upstream_refs(self) -> int:
+        """Always 1: a ModelNode has a single input."""
+        return 1
+
+    @property
+    def model(self) -> BaseModel:
+        """The wrapped backend model."""
+        return self._model
+
+    @property
+    def optimizer(self) -> Optimizer | None:
+        """The node's own optimizer, if any."""
+        return self._optimizer
+
+    @property
+    def backend(self) -> Backend:
+        """The backend of the wrapped model."""
+        return self._model.backend
+
+    @property
+    def output_backend(self) -> str:
+        """The backend of this node's outputs (its model's)."""
+        return str(self._model.backend)
+
+    @property
+    def is_built(self) -> bool:
+        """Whether the model has been built."""
+        return self._model.is_built
+
+    @property
+    def is_frozen(self) -> bool:
+        """Whether this stage is frozen (not trainable)."""
+        return self._freeze
+
+    @property
+    def is_trainable(self) -> bool:
+        """Whether the backend trains models by gradient steps."""
+        return bool(getattr(get_backend(self.backend), "trainable", False))
+
+    @property
+    def is_fittable(self) -> bool:
+        """Whether the wrapped model has a ``fit`` method (batch-fit models)."""
+        return callable(getattr(self._model, "fit", None))
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The model's per-sample input shape."""
+        return self._model.input_shape
+
+    @property
+    def output_shape(self) -> tuple[int, ...] | None:
+        """The model's per-sample output shape."""
+        return self._model.output_shape
+
+    def freeze(self) -> None:
+        """Disable training of this node."""
+        self._freeze = True
+
+    def unfreeze(self) -> None:
+        """Enable training of this node."""
+        self._freeze = False
+
+    def parameters(self) -> list[Any]:
+        """The model's trainable native parameters (empty for non-trainable backends or unbuilt models)."""
+        if not self.is_built or not self.is_trainable:
+            return []
+        return list(get_backend(self.backend).model_parameters(self._model))
+
+    # ------------------------------------------------------------------ building
+    def build_model(
+        self,
+        input_shape: tuple[int, ...] | None = None,
+        output_shape: tuple[int, ...] | None = None,
+        *,
+        force: bool = False,
+    ) -> None:
+        """Build the model with the given shapes, then its optimizer (over the model's parameters).
+
+        Args:
+            input_shape: Per-sample input shape. Defaults to None (the model's own).
+            output_shape: Per-sample output shape; the model must know it otherwise.
+            force: Rebuild an already built model.
+        """
+        if not self.is_built or force:
+            self._model.build(
+                normalize_shape(input_shape, what="input_shape"),
+                normalize_shape(output_shape, what="output_shape"),
+                force=force,
+            )
+        self.build_optimizer(force=force)
+
+    def build_optimizer(self, *, force: bool = False) -> None:
+        """Build the node's own optimizer over the model's parameters (no-op without one)."""
+        if self._optimizer is None or not self.is_trainable or not self.is_built:
+            return
+        if self._optimizer.is_built and not force:
+            return
+        self._optimizer.build(parameters=self.parameters(), backend=self.backend, force_rebuild=True)
+
+    def build(self, input_shapes: list[tuple[int, ...]], *, force: bool = False) -> tuple[int, ...] | None:
+        """Build from the inferred per-sample input shapes (one); return the output shape."""
+        self.build_model(input_shapes[0] if input_shapes else None, force=force)
+        return self.output_shape
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x: Batch | RoleData | SampleData, **kwargs: Any) -> Batch | RoleData | SampleData:
+        """Run the model on the features of ``x``; same type out as in.
+
+        Numeric arrays are converted to the model's backend first; native tensors of the model's
+        backend pass through untouched, so autograd links are kept.
+        """
+        return self.forward_single(x, **kwargs)
+
+    def forward_single(self, x: Batch | RoleData | SampleData, **kwargs: Any) -> Batch | RoleData | SampleData:
+        """Performs a forward pass through the model; the output type matches the input."""
+        if isinstance(x, Batch):
+            return x.with_role_data(self.forward_single(x.role_data, **kwargs))
+        if isinstance(x, RoleData):
+            return x.map(lambda data: self.forward_single(data, **kwargs))
+        if not isinstance(x, SampleData):
+            raise InvalidTypeError(f"ModelNode.forward takes a Batch, RoleData or SampleData; got {type(x).__name__}.")
+        data = x.to_backend(self.backend)
+        if data.features is None:
+            raise InvalidArgumentError(f"ModelNode {self.label!r} got a batch without features.")
+        if isinstance(data.features, dict):
+            raise InvalidArgumentError(
+                f"ModelNode {self.label!r} needs features as one array; got columns {sorted(data.features)}. "
+                "Materialize with fmt='numpy' (columns are stacked on axis 1)."
+            )
+        if not self.is_built:
+            shape = tuple(int(d) for d in tuple(data.features.shape)[1:])
+            self.build_model(shape)
+        out = self._model.forward(data.features, **kwargs)
+        return data.replace(features=out, outputs=out)
+
+    def _forward_gathered(self, inputs: list[tuple[Batch, str | None]]) -> Batch:
+        if len(inputs) != 1:
+            raise InvalidArgumentError(f"ModelNode {self.label!r} has {len(inputs)} inputs; it takes exactly one.")
+        batch, source = inputs[0]
+        cross = source is not None and source != self.output_backend
+        return self.forward(convert_batch(batch, self.output_backend, cross=cross))
+
+    # ------------------------------------------------------------------ steps
+    def _losses_on_self(self, losses: list[AppliedLoss] | None) -> list[AppliedLoss]:
+        return [loss for loss in losses or [] if loss.node_id in (self.node_id, self.label)]
+
+    def train_step(self, ctx: ExecutionContext, losses: list[AppliedLoss]) -> None:
+        """Forward, loss, backward and optimizer step for this stage; outputs and losses go to ``ctx``.
+
+        Inputs from upstream nodes are detached: a stage trains only on its own losses.
+
+        Raises:
+            RuntimeError: If the stage is frozen, has no optimizer, or no loss applies to it.
+        """
+        if self._freeze:
+            raise OptimizerNotSetError(f"ModelNode {self.label!r} is frozen; unfreeze it to train it.")
+        if self._optimizer is None:
+            raise OptimizerNotSetError(
+                f"ModelNode {self.label!r} has no optimizer; give it one, or train the graph with a global optimizer."
+            )
+        mine = self._losses_on_self(losses)
+        if not mine:
+            raise OptimizerNotSetError(f"No loss is applied to ModelNode {self.label!r}; nothing to train on.")
+        impl = get_backend(self.backend)
+        inputs = self.gather_inputs(ctx, detach=True)
+        if not self._optimizer.is_built:
+            if not self.is_built:
+                batch = inputs[0][0]
+                self.build_model(tuple(batch.role_data[batch.roles[0]].shapes["features"]))
+            self.build_optimizer()
+        with impl.gradient_scope() as scope:
+            out = self._forward_gathered(inputs)
+            ctx.set_output(self.node_id, out)
+            total = None
+            for loss in mine:
+                value = loss.compute(ctx)
+                ctx.add_loss(loss.label, value)
+                total = value if total is None else total + value
+        impl.apply_gradients(total, self._optimizer.instance, self._optimizer.parameters, scope)
+
+    def eval_step(self, ctx: ExecutionContext, losses: list[AppliedLoss] | None = None) -> None:
+        """Forward pass and loss computation under no-grad; outputs and losses go to ``ctx``.
+
+        Decision: unlike the older design, this works whether or not the node is frozen (phases
+        never change the user's freeze state).
+        """
+        impl = get_backend(self.backend)
+        with impl.no_grad():
+            self.forward_from_context(ctx)
+            for loss in self._losses_on_self(losses):
+                ctx.add_loss(loss.label, loss.compute(ctx))
+
+    def fit_step(self, ctx: ExecutionContext, losses: list[AppliedLoss] | None = None) -> None:
+        """Fit the wrapped model on the complete data in ``ctx``, then forward (and compute losses for metrics).
+
+        Calls ``fit(X, y)`` on the wrapped model (not on the node), with the default role's features
+        and targets as numpy arrays.
+
+        Raises:
+            RuntimeError: If the node is frozen or its model has no ``fit``.
+        """
+        if self._freeze:
+            raise OptimizerNotSetError(f"ModelNode {self.label!r} is frozen; unfreeze it to fit it.")
+        if not self.is_fittable:
+            raise OptimizerNotSetError(
+                f"The model of ModelNode {self.label!r} ({type(self._model).__name__}) has no fit(); train it instead."
+            )
+        inputs = self.gather_inputs(ctx, detach=True)
+        batch, _ = inputs[0]
+        data = batch.to_format("numpy").role_data[batch.roles[0]]
+        self._model.fit(data.features, data.targets)
+        self.eval_step(ctx, losses)
+
+    # ------------------------------------------------------------------ config and state
+    def get_config(self) -> dict[str, Any]:
+        """Configuration to rebuild this node (model and optimizer configs; no learned state)."""
+        return {
+            **self._base_config(),
+            "model": self._model.get_config(),
+            "optimizer": None if self._optimizer is None else self._optimizer.get_config(),
+        }
+
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], *, register: bool = True, allow_packaged_code: bool = False
+    ) -> ModelNode:
+        """Reconstruct a ModelNode from :meth:`get_config` output (no learned state)."""
+        from modularml.nodes.references import ref_from_config
+
+        model = BaseModel.from_config(config["model"], allow_packaged_code=allow_packaged_code)
+        opt_cfg = config.get("optimizer")
+        optimizer = None if opt_cfg is None else Optimizer.from_config(opt_cfg, allow_packaged_code=allow_packaged_code)
+        refs = [ref_from_config(r) for r in config.get("upstream_refs", [])]
+        return cls(
+            config["label"],
+            model,
+            refs[0] if refs else None,
+            optimizer,
+            node_id=config.get("node_id"),
+            register=register,
+        )
+
+    def get_state(self) -> dict[str, Any]:
+        """Freeze flag, model state and optimizer state."""
+        return {
+            "frozen": self._freeze,
+            "model": self._model.get_state(),
+            "optimizer": None if self._optimizer is None else self._optimizer.get_state(),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state` output (the optimizer's state is restored when it is built)."""
+        self._freeze = bool(state.get("frozen", False))
+        self._model.set_state(state["model"])
+        if self._optimizer is not None and state.get("optimizer") is not None:
+            self._optimizer.set_state(state["optimizer"])
+
+    def __repr__(self) -> str:
+        return f"ModelNode(label={self.label!r}, model={self._model!r}, frozen={self._freeze})"
