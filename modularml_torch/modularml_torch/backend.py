@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import operator
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -14,7 +18,11 @@ from numpy.typing import DTypeLike
 
 from modularml.backends import normalize_device, normalize_pad_width, pad_index_map
 from modularml.backends.padding import PadWidth, check_pad_mode
-from modularml.errors import DeviceError
+from modularml.errors import DeviceError, InvalidArgumentError, InvalidTypeError
+from modularml.models import BaseModel
+from modularml.utils.components import find_component, registered_components
+from modularml_torch.losses import framework_losses
+from modularml_torch.optimizers import framework_optimizers, optimizer_state_from_numpy, optimizer_state_to_numpy
 
 __all__ = ["TorchBackend"]
 
@@ -24,6 +32,14 @@ _NUMPY_LESS_FLOATS = frozenset(
     for name in ("bfloat16", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz", "float8_e8m0fnu")
     if hasattr(torch, name)
 )
+
+
+def _accepts(fn: Callable, name: str) -> bool:
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 def _torch_dtype(dtype: DTypeLike | torch.dtype) -> torch.dtype:
@@ -38,6 +54,9 @@ class TorchBackend:
 
     Native values are ``torch.Tensor``. Models learn by gradient steps (``trainable``), not by
     ``partial_fit``; :meth:`from_numpy` shares memory with contiguous, writeable CPU arrays.
+    The whole :class:`~modularml.backends.TrainableBackendProtocol` is implemented: ``nn.Module``
+    objects are wrapped in :class:`~modularml_torch.models.TorchModelWrapper`, losses and
+    optimizers are found among the registered short names and then ``torch.nn``/``torch.optim``.
     """
 
     name = "torch"
@@ -227,3 +246,188 @@ class TorchBackend:
     def no_grad(self) -> AbstractContextManager[Any]:
         """A ``torch.no_grad()`` scope: tensors computed in it do not require gradients."""
         return torch.no_grad()
+
+    # -- models -----------------------------------------------------------------------------
+    def claims_model(self, obj: Any) -> bool:
+        """Whether ``obj`` is a raw ``torch.nn.Module`` (not already a ``BaseModel``); imports nothing."""
+        torch_module = sys.modules.get("torch")
+        if torch_module is None or isinstance(obj, BaseModel):
+            return False
+        return isinstance(obj, torch_module.nn.Module)
+
+    def wrap_model(self, obj: Any) -> BaseModel:
+        """Wrap an ``nn.Module`` in a :class:`~modularml_torch.models.TorchModelWrapper`; torch models pass through.
+
+        Raises:
+            InvalidTypeError: If ``obj`` is neither an ``nn.Module`` nor a torch ``BaseModel``.
+        """
+        if isinstance(obj, BaseModel):
+            if obj.backend == self.name:
+                return obj
+            raise InvalidTypeError(f"{type(obj).__name__} is a {str(obj.backend)!r} model, not a torch model.")
+        if isinstance(obj, torch.nn.Module):
+            from modularml_torch.models import TorchModelWrapper
+
+            return TorchModelWrapper(obj)
+        raise InvalidTypeError(
+            f"The torch backend wraps torch.nn.Module objects; got {type(obj).__name__}. Pass an nn.Module, or "
+            "use TorchModelWrapper(model_class=..., model_kwargs=...)."
+        )
+
+    def model_parameters(self, model: BaseModel) -> list[torch.Tensor]:
+        """The parameters of a built torch model that require gradients (frozen ones are left out).
+
+        Raises:
+            InvalidTypeError: If ``model`` is not a torch ``BaseModel`` with ``parameters()``.
+            InvalidArgumentError: If the model is not built yet.
+        """
+        if not (
+            isinstance(model, BaseModel) and model.backend == self.name and callable(getattr(model, "parameters", None))
+        ):
+            raise InvalidTypeError(
+                f"Expected a torch-backend BaseModel (an nn.Module); got {type(model).__name__}. Wrap raw modules "
+                "with backend.wrap_model()."
+            )
+        if not model.is_built:
+            raise InvalidArgumentError(
+                f"{type(model).__name__} is not built yet, so it has no parameters; build it first."
+            )
+        return [p for p in model.parameters() if p.requires_grad]
+
+    def parameter_from_numpy(
+        self, array: np.ndarray, *, dtype: DTypeLike | torch.dtype | None = None, device: str | None = None
+    ) -> torch.nn.Parameter:
+        """A new ``nn.Parameter`` holding a copy of ``array`` (integer and bool arrays become float32)."""
+        target = self._check_device(device)
+        data = np.array(array, copy=True)
+        torch_dtype = _torch_dtype(dtype) if dtype is not None else None
+        if torch_dtype is None and data.dtype.kind not in "fc":
+            torch_dtype = torch.float32
+        tensor = torch.from_numpy(np.ascontiguousarray(data)).to(device=target, dtype=torch_dtype)
+        return torch.nn.Parameter(tensor)
+
+    # -- losses -----------------------------------------------------------------------------
+    def resolve_loss(self, name: str) -> Any:
+        """A registered loss (``mse``, ``mae``, ``bce_with_logits``, ...), else a ``torch.nn`` loss class by name."""
+        return find_component(
+            name,
+            registered_components("losses", self.name),
+            framework_losses(),
+            what="loss",
+            backend=self.name,
+            strip_suffix="loss",
+        )
+
+    def build_loss(self, spec: Any, kwargs: Mapping[str, Any], reduction: str = "none") -> Callable[..., Any]:
+        """Instantiate a loss class (with ``reduction`` where it takes one), or bind ``kwargs`` to a function.
+
+        With ``reduction="none"`` the ``torch.nn`` losses return per-element (or per-sample) values,
+        batch axis first.
+
+        Raises:
+            InvalidTypeError: If ``spec`` is neither a class nor callable.
+            InvalidArgumentError: If ``kwargs`` do not fit the loss.
+        """
+        if not callable(spec):
+            raise InvalidTypeError(f"A torch loss is a class or a function; got {spec!r}.")
+        options = dict(kwargs)
+        if "reduction" not in options and _accepts(spec, "reduction"):
+            options["reduction"] = reduction
+        if not isinstance(spec, type):
+            return functools.partial(spec, **options) if options else spec
+        try:
+            return spec(**options)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgumentError(f"Cannot construct the loss {spec.__name__} with {options}: {exc}") from exc
+
+    # -- optimizers -------------------------------------------------------------------------
+    def resolve_optimizer(self, name: str) -> Any:
+        """A registered optimizer (``sgd``, ``adam``, ``adamw``, ...), else a ``torch.optim`` class by name."""
+        return find_component(
+            name,
+            registered_components("optimizers", self.name),
+            framework_optimizers(),
+            what="optimizer",
+            backend=self.name,
+        )
+
+    def build_optimizer(self, spec: Any, kwargs: Mapping[str, Any], parameters: Sequence[Any] | None) -> Any:
+        """``spec(parameters, **kwargs)``, for a ``torch.optim`` class or a factory.
+
+        Raises:
+            InvalidArgumentError: If there are no parameters, or ``kwargs`` do not fit.
+            InvalidTypeError: If ``spec`` is not callable.
+        """
+        if not callable(spec):
+            raise InvalidTypeError(f"A torch optimizer is a class or a factory; got {spec!r}.")
+        params = list(parameters) if parameters is not None else []
+        if not params:
+            raise InvalidArgumentError(
+                "torch optimizers are built over the parameters they update; pass parameters= (for a model: "
+                "backend.model_parameters(model)). Got none."
+            )
+        try:
+            return spec(params, **dict(kwargs))
+        except (TypeError, ValueError) as exc:
+            name = getattr(spec, "__name__", repr(spec))
+            raise InvalidArgumentError(f"Cannot construct the optimizer {name} with {dict(kwargs)}: {exc}") from exc
+
+    def get_optimizer_state(self, optimizer: Any) -> dict[str, Any]:
+        """``optimizer.state_dict()`` with every tensor as a numpy array; see :mod:`modularml_torch.optimizers`."""
+        return optimizer_state_to_numpy(self._check_optimizer(optimizer))
+
+    def set_optimizer_state(self, optimizer: Any, state: Mapping[str, Any]) -> None:
+        """Load a state from :meth:`get_optimizer_state` (tensors go to the parameters' devices)."""
+        optimizer_state_from_numpy(self._check_optimizer(optimizer), state)
+
+    def optimizer_step(
+        self, optimizer: Any, grads: Sequence[Any] | None = None, variables: Sequence[Any] | None = None
+    ) -> None:
+        """``optimizer.step()`` from the gradients stored on the parameters (``grads`` is ignored)."""
+        self._check_optimizer(optimizer).step()
+
+    @staticmethod
+    def _check_optimizer(optimizer: Any) -> torch.optim.Optimizer:
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise InvalidTypeError(
+                f"Expected a torch.optim.Optimizer (from backend.build_optimizer); got {type(optimizer).__name__}."
+            )
+        return optimizer
+
+    # -- gradients --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def gradient_scope(self) -> Iterator[None]:
+        """A ``torch.enable_grad()`` scope (recording even inside ``no_grad``); yields ``None``."""
+        with torch.enable_grad():
+            yield None
+
+    def apply_gradients(self, loss: Any, optimizer: Any, parameters: Sequence[Any], scope: Any) -> None:
+        """Clear the parameters' gradients, backpropagate ``loss`` into ``parameters`` only, and step once.
+
+        Gradients are computed for ``parameters`` alone (``backward(inputs=...)``), so a node-wise step
+        leaves the gradients of other nodes' parameters, and their part of the autograd graph, alone.
+
+        Raises:
+            InvalidArgumentError: If ``loss`` is not a one-element tensor, or recorded no operations
+                (the parameters are then unchanged).
+        """
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            shape = tuple(getattr(loss, "shape", ())) if hasattr(loss, "shape") else None
+            raise InvalidArgumentError(
+                f"apply_gradients needs the loss as a one-element (scalar) tensor; got {type(loss).__name__} of shape "
+                f"{shape}. Reduce it first with backend.mean() or backend.sum()."
+            )
+        if not loss.requires_grad:
+            raise InvalidArgumentError(
+                "The loss recorded no operations, so there is nothing to backpropagate: compute it inside "
+                "gradient_scope() and outside no_grad(), from parameters that require gradients."
+            )
+        optimizer = self._check_optimizer(optimizer)
+        params = [p for p in parameters if p.requires_grad]
+        if not params:
+            raise InvalidArgumentError("apply_gradients got no parameters that require gradients; nothing to train.")
+        optimizer.zero_grad(set_to_none=True)
+        for p in params:
+            p.grad = None
+        (loss if loss.ndim == 0 else loss.reshape(())).backward(inputs=params)
+        optimizer.step()

@@ -1,0 +1,5 @@
+from modularml.testing import TrainableBackendConformance
+
+
+class TestTorchTrainableConformance(TrainableBackendConformance):
+    backend = "torch"
