@@ -38,6 +38,12 @@ def _train(graph, fs, head, loss, steps: int) -> list[float]:
     return values
 
 
+def _eval_outputs(graph, fs, node) -> np.ndarray:
+    ctx = ExecutionContext("eval", inputs={(node.node_id, fs.reference()): BatchView(fs, np.arange(len(fs)))})
+    graph.eval_step(ctx)
+    return mml.get_backend("torch").to_numpy(ctx.get_output(node.node_id).outputs).copy()
+
+
 def test_torch_node_trains_in_a_graph() -> None:
     fs = _regression_fs()
     node = mml.ModelNode(
@@ -99,3 +105,18 @@ def test_a_raw_module_given_to_a_node_is_wrapped_and_trains() -> None:
     loss = mml.AppliedLoss(mml.Loss("mse", backend="torch"), on=node, inputs=["outputs", "targets"])
     values = _train(graph, fs, node, loss, 150)
     assert values[-1] < 0.05 * values[0]
+
+
+def test_evaluation_and_frozen_nodes_run_in_inference_mode() -> None:
+    fs = _regression_fs()
+    node = mml.ModelNode("mlp", SequentialMLP(output_shape=(1,), dropout=0.5), fs)
+    graph = mml.ModelGraph([node], optimizer=mml.Optimizer("sgd", opt_kwargs={"lr": 1e-3}, backend="torch"))
+    loss = mml.AppliedLoss(mml.Loss("mse", backend="torch"), on=node, inputs=["outputs", "targets"])
+    graph.build()
+    _train(graph, fs, node, loss, 1)
+    assert node.model.training
+    first, second = _eval_outputs(graph, fs, node), _eval_outputs(graph, fs, node)
+    assert not node.model.training
+    np.testing.assert_array_equal(first, second)  # dropout is off in evaluation
+    _train(graph, fs, node, loss, 1)
+    assert node.model.training

@@ -487,6 +487,13 @@ class ModelGraph:
             node.forward_from_context(ctx)  # type: ignore[attr-defined]
         return dict(ctx.outputs)
 
+    @staticmethod
+    def _set_training_modes(order: list[GraphNode], *, training: bool) -> None:
+        """Training mode for unfrozen model nodes when ``training``; inference mode otherwise."""
+        for node in order:
+            if isinstance(node, ModelNode) and node.model.is_built:
+                node.model.set_training(training and not node.is_frozen)
+
     def _ensure_built(self) -> None:
         if not self._built:
             self.build()
@@ -501,6 +508,7 @@ class ModelGraph:
         self._ensure_built()
         order = self._execution_order(active_nodes)
         applied = self._losses_for(losses, order)
+        self._set_training_modes(order, training=True)
         if self._optimizer is not None:
             self._train_graphwise(ctx, order, applied)
         else:
@@ -555,9 +563,10 @@ class ModelGraph:
         *,
         active_nodes: list[str | GraphNode] | None = None,
     ) -> None:
-        """Forward-only pass under no-grad; outputs and losses are recorded in ``ctx``."""
+        """Forward-only pass under no-grad, models in inference mode; outputs and losses are recorded in ``ctx``."""
         self._ensure_built()
         order = self._execution_order(active_nodes)
+        self._set_training_modes(order, training=False)
         with contextlib.ExitStack() as stack:
             self._no_grad_all(stack, order)
             for node in order:
@@ -575,6 +584,7 @@ class ModelGraph:
     ) -> None:
         """Fit batch-fit nodes (unfrozen ModelNodes with a ``fit`` model) in topological order; forward the rest."""
         order = self._execution_order(active_nodes)
+        self._set_training_modes(order, training=False)
         fitted: list[ModelNode] = []
         for node in order:
             if isinstance(node, ModelNode) and node.is_fittable and not node.is_frozen:

@@ -85,6 +85,18 @@ class BaseModel(ABC):
         """True when the model has been built and its shapes resolved."""
         return bool(self._built)
 
+    def set_training(self, mode: bool = True) -> BaseModel:
+        """Switch layers whose behaviour differs in training (dropout, batch norm) to ``mode``.
+
+        The model graph calls it before every step: training mode for the unfrozen nodes of a
+        train step, inference mode for frozen nodes, evaluation and fitting. The default does
+        nothing; backends whose models have such layers override it.
+
+        Returns:
+            BaseModel: ``self``.
+        """
+        return self
+
     def get_init_args(self) -> dict[str, Any]:
         """Return keyword arguments needed to reconstruct this model.
 
