@@ -311,7 +311,7 @@ class BaseModel(ABC):
                 f"Cannot load {str(container.path)!r} as a {cls.__qualname__}: it holds a {model_cls.__qualname__}."
             )
         try:
-            model = model_cls.from_config(container.config)
+            model = model_cls.from_config(container.config, allow_packaged_code=allow_packaged_code)
             model.set_state(container.state)
         except (ValueError, TypeError, KeyError) as exc:
             if isinstance(exc, SerializationError):
