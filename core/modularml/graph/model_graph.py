@@ -415,10 +415,10 @@ class ModelGraph:
 
     def _featureset_shape(self, ref: FeatureSetReference) -> tuple[int, ...]:
         fs = ref.resolve_featureset(self._ctx)
-        if not ref.features:
+        if ref.columns and not ref.features:  # an empty reference means every column
             raise GraphTopologyError(f"The reference to FeatureSet {ref.node_label!r} names no feature columns.")
-        view = BatchView(fs, np.array([0], dtype=np.int64), columns=ref.columns)
-        batch = view.materialize_batch("numpy", columns=list(ref.columns))
+        view = BatchView(fs, np.array([0], dtype=np.int64), columns=ref.columns or None)
+        batch = view.materialize_batch("numpy", columns=list(ref.columns) or None)
         return tuple(int(d) for d in np.shape(batch.features)[1:])
 
     def build(self, *, force: bool = False) -> None:
@@ -629,6 +629,9 @@ class ModelGraph:
         for node in self.topological_order:
             for ref in node.upstream_refs:
                 if isinstance(ref, FeatureSetReference):
+                    if not ref.columns:  # every column: show what a step reads now
+                        with contextlib.suppress(KeyError, TypeError, AttributeError):
+                            ref = ref.resolve_featureset(self._ctx).reference(rep="transformed")
                     featuresets.setdefault(ref.node_id or ref.node_label, []).append(ref)
         for key, refs in featuresets.items():
             ref = refs[0]

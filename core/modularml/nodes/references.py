@@ -71,8 +71,10 @@ UpstreamRef = FeatureSetReference | ExperimentNodeReference
 def to_upstream_ref(value: Any) -> UpstreamRef:
     """Turn a FeatureSet, a FeatureSetView, a graph node, or a reference into an upstream reference.
 
-    A FeatureSet becomes ``fs.reference()`` (all its columns); a view becomes a reference to its
-    FeatureSet with the view's columns; a graph node becomes an :class:`ExperimentNodeReference`.
+    A FeatureSet becomes a reference to all its columns, resolved at every step: each key reads its
+    ``transformed`` representation where one exists, else ``raw`` (so a scaler fitted after the
+    node was created is used). A view becomes a reference to its FeatureSet with the view's
+    columns; a graph node becomes an :class:`ExperimentNodeReference`.
 
     Raises:
         TypeError: For anything else.
@@ -84,7 +86,7 @@ def to_upstream_ref(value: Any) -> UpstreamRef:
     from modularml.data.view import FeatureSetView
 
     if isinstance(value, FeatureSet):
-        return value.reference()
+        return FeatureSetReference(node_label=value.label, node_id=value.node_id)
     if isinstance(value, FeatureSetView):
         source = value.source
         cols = list(value.columns)

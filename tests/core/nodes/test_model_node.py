@@ -24,7 +24,7 @@ def test_model_node_wraps_base_model_and_refuses_unclaimed_objects(regression_fs
     node = mml.ModelNode("lin", LinearModel(output_shape=1), fs)
     assert node.backend == "numpy"
     assert node.max_upstream_refs == 1
-    assert node.upstream_refs == [fs.reference()]
+    assert node.upstream_refs == [mml.FeatureSetReference(node_label=fs.label, node_id=fs.node_id)]  # every column
     with pytest.raises(TypeError, match="no backend claims"):
         mml.ModelNode("raw", object(), fs)
 
@@ -172,3 +172,14 @@ def test_label_collisions_follow_the_registration_policy(regression_fs, fresh_co
     assert warned == (policy == "overwrite_warn")
     expected = first if policy == "no_register" else second
     assert fresh_context.get_node(label="lin") is expected
+
+
+def test_a_featureset_upstream_reads_transformed_data_added_after_the_node(regression_fs) -> None:
+    fs = regression_fs()
+    node = mml.ModelNode("lin", LinearModel(output_shape=(1,)), fs, _sgd())
+    node.build([(3,)])
+    fs.fit_transform("Negate", domain="targets")  # scaled after the node was created
+    ctx = ExecutionContext("eval", inputs={(node.node_id, fs.reference()): BatchView(fs, np.arange(8))})
+    node.eval_step(ctx)
+    raw = fs.get_targets("numpy", rep="raw")[:8]
+    np.testing.assert_array_equal(np.asarray(ctx.get_output(node.node_id).targets).reshape(-1), -raw)
