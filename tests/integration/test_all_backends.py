@@ -32,6 +32,7 @@ def test_quickstart_example_runs() -> None:
         line = next(line for line in result.stdout.splitlines() if line.strip().startswith(backend))
         assert line.endswith("ok"), line
     assert "modularml_example  (modularml-example 0.1.0)" in result.stdout
+    assert "Torch SequentialMLP, 30 epochs: validation RMSE" in result.stdout
 
 
 @pytest.mark.parametrize(("source", "target"), [("torch", "tf"), ("tf", "sklearn"), ("sklearn", "torch")])
