@@ -27,7 +27,9 @@ from modularml.plugins import get_plugin_manager, hookimpl
 
 if TYPE_CHECKING:
     from modularml.batches import Batch, BatchView, ExecutionContext, RoleData, SampleData
+    from modularml.callbacks import Callback, CallbackResult
     from modularml.data import FeatureSet, FeatureSetColumnReference, FeatureSetReference, FeatureSetView
+    from modularml.experiment import Experiment
     from modularml.graph import ModelGraph
     from modularml.losses import AppliedLoss, Loss
     from modularml.models import BaseModel
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
         ModelNode,
     )
     from modularml.optimizers import Optimizer
+    from modularml.phases import BatchSchedulingPolicy, EvalPhase, FitPhase, InputBinding, ResultRecording, TrainPhase
+    from modularml.results import EvalResults, FitResults, MetricStore, PhaseResults, TrainResults
     from modularml.samplers import (
         STREAM_DEFAULT,
         BaseSampler,
@@ -86,6 +90,20 @@ _LAZY = {
     "TripletSampler": "modularml.samplers",
     "Scaler": "modularml.scalers",
     "supported_scalers": "modularml.scalers",
+    "Callback": "modularml.callbacks",
+    "CallbackResult": "modularml.callbacks",
+    "BatchSchedulingPolicy": "modularml.phases",
+    "InputBinding": "modularml.phases",
+    "ResultRecording": "modularml.phases",
+    "TrainPhase": "modularml.phases",
+    "EvalPhase": "modularml.phases",
+    "FitPhase": "modularml.phases",
+    "PhaseResults": "modularml.results",
+    "TrainResults": "modularml.results",
+    "EvalResults": "modularml.results",
+    "FitResults": "modularml.results",
+    "MetricStore": "modularml.results",
+    "Experiment": "modularml.experiment",
 }
 
 
@@ -150,6 +168,20 @@ __all__ = [
     "SimilarityCondition",
     "SimpleSampler",
     "TripletSampler",
+    "BatchSchedulingPolicy",
+    "Callback",
+    "CallbackResult",
+    "EvalPhase",
+    "EvalResults",
+    "Experiment",
+    "FitPhase",
+    "FitResults",
+    "InputBinding",
+    "MetricStore",
+    "PhaseResults",
+    "ResultRecording",
+    "TrainPhase",
+    "TrainResults",
     "__version__",
     "backend_of",
     "get_backend",

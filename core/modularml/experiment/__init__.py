@@ -1,0 +1,5 @@
+"""Experiments: run phases against a model graph and keep their history."""
+
+from modularml.experiment.experiment import Experiment, ExperimentRun
+
+__all__ = ["Experiment", "ExperimentRun"]

@@ -1,0 +1,192 @@
+"""``EvalPhase``: forward passes (no gradients) over a FeatureSet split, optionally in chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modularml.batches import BatchView, ExecutionContext
+from modularml.callbacks.base import Callback
+from modularml.errors import InvalidArgumentError
+from modularml.losses.applied_loss import AppliedLoss
+from modularml.phases.base import ExperimentPhase, _loss_value, progress_bar
+from modularml.phases.input_binding import InputBinding
+from modularml.results.eval_results import EvalResults
+from modularml.utils.environment import IN_NOTEBOOK
+
+if TYPE_CHECKING:
+    from modularml.graph import ModelGraph
+    from modularml.nodes import GraphNode
+
+__all__ = ["EvalPhase", "full_data_views"]
+
+#: Metric logged by an evaluation phase (sum of its losses).
+EVAL_LOSS = "eval_loss"
+
+
+def full_data_views(phase: ExperimentPhase) -> dict[tuple[str, Any], np.ndarray]:
+    """The row indices every binding of ``phase`` reads; all bindings must share one FeatureSet and length.
+
+    Raises:
+        ValueError: If the bindings read different FeatureSets or different numbers of rows.
+    """
+    rows: dict[tuple[str, Any], np.ndarray] = {}
+    sources = set()
+    for binding in phase.input_sources:
+        view = binding.resolve_input_view()
+        sources.add(view.source.label)
+        rows[binding.input_key] = np.asarray(view.indices, dtype=np.int64)
+    if len(sources) > 1:
+        raise InvalidArgumentError(
+            f"{type(phase).__name__} {phase.label!r}: all bindings must read the same FeatureSet; "
+            f"got {sorted(sources)}. "
+            "Use one phase per FeatureSet."
+        )
+    lengths = {len(r) for r in rows.values()}
+    if len(lengths) > 1:
+        raise InvalidArgumentError(
+            f"{type(phase).__name__} {phase.label!r}: the bindings read different numbers of rows {sorted(lengths)}; "
+            "bind the same split to every head node."
+        )
+    return rows
+
+
+class EvalPhase(ExperimentPhase):
+    """Phase that evaluates model outputs on a fixed FeatureSet split (forward only, no gradients).
+
+    Args:
+        label (str): Label of the phase.
+        input_sources (list[InputBinding]): Evaluation bindings; all read the same FeatureSet.
+        losses (list[AppliedLoss] | None): Losses computed on the outputs.
+        active_nodes (list[GraphNode] | None): Nodes to run; all when None.
+        batch_size (int | None): Samples per forward pass; all at once when None.
+        callbacks (list[Callback] | None): Callbacks run during the phase.
+    """
+
+    phase_kind = "eval"
+
+    def __init__(
+        self,
+        label: str,
+        *,
+        input_sources: Sequence[InputBinding],
+        losses: Sequence[AppliedLoss] | None = None,
+        active_nodes: Sequence[str | GraphNode] | None = None,
+        batch_size: int | None = None,
+        callbacks: Sequence[Callback] | None = None,
+    ) -> None:
+        super().__init__(
+            label, input_sources=input_sources, losses=losses, active_nodes=active_nodes, callbacks=callbacks
+        )
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+        ):
+            raise InvalidArgumentError(f"batch_size is an int >= 1 or None; got {batch_size!r}.")
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_split(
+        cls,
+        label: str,
+        *,
+        split: str,
+        losses: Sequence[AppliedLoss] | None = None,
+        active_nodes: Sequence[str | GraphNode] | None = None,
+        batch_size: int | None = None,
+        callbacks: Sequence[Callback] | None = None,
+    ) -> EvalPhase:
+        """An evaluation phase on ``split`` of the FeatureSet feeding the active head nodes.
+
+        Raises:
+            KeyError: If no ModelGraph is registered, or a head node's FeatureSet lacks ``split``.
+        """
+        return cls(
+            label,
+            input_sources=cls._bindings_for_split(split, active_nodes),
+            losses=losses,
+            active_nodes=active_nodes,
+            batch_size=batch_size,
+            callbacks=callbacks,
+        )
+
+    def iter_execution(
+        self,
+        *,
+        results: EvalResults | None = None,
+        show_eval_progress: bool = False,
+        persist_progress: bool = False,
+    ) -> Iterator[ExecutionContext]:
+        """Iterate over the evaluation steps: the split in chunks of ``batch_size`` (epoch 0).
+
+        After the consumer runs a step (``ModelGraph.eval_step(ctx, ...)``) it is recorded in
+        ``results`` and the ``eval_loss`` metric is logged.
+
+        Yields:
+            ExecutionContext: One per chunk.
+        """
+        graph = self._model_graph()
+        self._check_against_graph(graph)
+        if results is not None:
+            results._loss_nodes.update(self._loss_nodes(graph))
+        with self._guard(results):
+            rows = full_data_views(self)
+            sources = {b.input_key: b.upstream_ref.resolve_featureset() for b in self.input_sources}
+            n = len(next(iter(rows.values())))
+            size = self.batch_size or max(n, 1)
+            starts = list(range(0, n, size)) or [0]
+            self._fire("on_phase_start", results)
+            self._fire("on_epoch_start", results, 0, epoch_idx=0)
+            total = 0.0
+            with progress_bar(
+                enabled=show_eval_progress, total=len(starts), desc=self.label, leave=persist_progress, unit="batch"
+            ) as bar:
+                for batch_idx, start in enumerate(starts):
+                    ctx = ExecutionContext(self.label, epoch_idx=0, batch_idx=batch_idx)
+                    for key, indices in rows.items():
+                        ctx.set_input(key[0], key[1], BatchView(sources[key], indices[start : start + size]))
+                    self._fire("on_batch_start", results, ctx, epoch_idx=0, batch_idx=batch_idx)
+                    yield ctx
+                    value = sum(_loss_value(v) for v in ctx.losses.values())
+                    total += value
+                    if results is not None:
+                        if ctx.losses:
+                            results._metrics.log(EVAL_LOSS, value, 0, batch_idx)
+                        results.add_execution_context(ctx.detach_tensors())
+                    self._fire("on_batch_end", results, ctx, epoch_idx=0, batch_idx=batch_idx)
+                    bar.update(1)
+            if results is not None and self.losses:
+                results._metrics.log(EVAL_LOSS, total / len(starts), 0)
+            self._fire("on_epoch_end", results, 0, epoch_idx=0)
+            self._fire("on_phase_end", results)
+
+    def new_results(self) -> EvalResults:
+        """An empty EvalResults for this phase."""
+        return EvalResults(self.label)
+
+    def execute(
+        self, *, graph: ModelGraph | None = None, results: EvalResults | None = None, **kwargs: Any
+    ) -> EvalResults:
+        """Run the evaluation (``ModelGraph.eval_step`` on every chunk) and return the results.
+
+        Keyword arguments are the display flags of :meth:`iter_execution`; ``persist_progress``
+        defaults to ``IN_NOTEBOOK``.
+        """
+        kwargs.setdefault("persist_progress", IN_NOTEBOOK)
+        graph = self._model_graph(graph)
+        results = self.new_results() if results is None else results
+        self._drive(
+            self.iter_execution(results=results, **kwargs),
+            lambda ctx: graph.eval_step(ctx, self.losses, active_nodes=self.active_nodes),
+        )
+        return results
+
+    def get_config(self) -> dict[str, Any]:
+        """Configuration to rebuild this phase (callbacks are not included)."""
+        return {**self._base_config(), "batch_size": self.batch_size}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> EvalPhase:
+        """Rebuild an evaluation phase from :meth:`get_config` output."""
+        return cls(config["label"], **cls._base_kwargs(config), batch_size=config.get("batch_size"))

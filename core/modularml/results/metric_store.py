@@ -1,0 +1,132 @@
+"""``MetricStore``: scalar metrics of a phase, keyed by (name, epoch, batch)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from modularml.errors import InvalidArgumentError, InvalidTypeError, NotRegisteredError
+
+__all__ = ["MetricEntry", "MetricStore"]
+
+
+@dataclass(frozen=True)
+class MetricEntry:
+    """One logged value.
+
+    Attributes:
+        name (str): Metric name (e.g. ``"train_loss"``).
+        value (float): The value.
+        epoch_idx (int): Epoch it belongs to.
+        batch_idx (int | None): Batch within the epoch; None for an epoch-level value.
+    """
+
+    name: str
+    value: float
+    epoch_idx: int
+    batch_idx: int | None = None
+
+
+class MetricStore:
+    """Scalar metrics per epoch (and optionally per batch); a value logged twice for one key replaces the first."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, int, int | None], MetricEntry] = {}
+
+    def log(self, name: str, value: Any, epoch_idx: int, batch_idx: int | None = None) -> None:
+        """Record ``value`` of metric ``name`` at ``epoch_idx`` (and ``batch_idx``; None: epoch level).
+
+        Raises:
+            TypeError: If ``name`` is not a string or ``value`` is not a real scalar.
+            ValueError: If an index is negative.
+        """
+        if not isinstance(name, str) or not name:
+            raise InvalidTypeError(f"A metric name is a non-empty string; got {name!r}.")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise InvalidTypeError(f"Metric {name!r}: a value is a real scalar; got {value!r:.80}.") from None
+        for what, index in (("epoch_idx", epoch_idx), ("batch_idx", batch_idx)):
+            if index is None and what == "batch_idx":
+                continue
+            if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+                raise InvalidArgumentError(f"Metric {name!r}: {what} is an int >= 0; got {index!r}.")
+        self._entries[(name, epoch_idx, batch_idx)] = MetricEntry(name, number, epoch_idx, batch_idx)
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the logged metrics, in first-logged order."""
+        return list(dict.fromkeys(key[0] for key in self._entries))
+
+    def entries(self, name: str | None = None) -> list[MetricEntry]:
+        """Logged entries (of ``name`` only, if given), sorted by epoch then batch (epoch-level last)."""
+        found = [e for e in self._entries.values() if name is None or e.name == name]
+        return sorted(found, key=lambda e: (e.name, e.epoch_idx, math.inf if e.batch_idx is None else e.batch_idx))
+
+    def get(self, name: str, epoch_idx: int, batch_idx: int | None = None) -> float | None:
+        """The value of ``name`` at (``epoch_idx``, ``batch_idx``), or None if it was not logged."""
+        entry = self._entries.get((name, epoch_idx, batch_idx))
+        return None if entry is None else entry.value
+
+    def epoch_values(self, name: str) -> dict[int, float]:
+        """Epoch-level values of ``name``: epoch index -> value.
+
+        Raises:
+            KeyError: If no metric ``name`` was logged.
+        """
+        self._require(name)
+        return {e.epoch_idx: e.value for e in self.entries(name) if e.batch_idx is None}
+
+    def batch_values(self, name: str, epoch_idx: int | None = None) -> dict[tuple[int, int], float]:
+        """Batch-level values of ``name`` (of one epoch if given): ``(epoch, batch)`` -> value.
+
+        Raises:
+            KeyError: If no metric ``name`` was logged.
+        """
+        self._require(name)
+        return {
+            (e.epoch_idx, e.batch_idx): e.value
+            for e in self.entries(name)
+            if e.batch_idx is not None and (epoch_idx is None or e.epoch_idx == epoch_idx)
+        }
+
+    def last(self, name: str) -> float:
+        """The epoch-level value of the latest epoch (the latest batch value if none is epoch-level).
+
+        Raises:
+            KeyError: If no metric ``name`` was logged.
+        """
+        epochs = self.epoch_values(name)
+        if epochs:
+            return epochs[max(epochs)]
+        return self.entries(name)[-1].value
+
+    @property
+    def epoch_indices(self) -> list[int]:
+        """Sorted epochs with any logged value."""
+        return sorted({key[1] for key in self._entries})
+
+    def _require(self, name: str) -> None:
+        if not any(key[0] == name for key in self._entries):
+            raise NotRegisteredError(f"No metric {name!r} was logged; metrics: {self.names}.")
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        """All entries as plain dicts (JSON values)."""
+        return [
+            {"name": e.name, "value": e.value, "epoch_idx": e.epoch_idx, "batch_idx": e.batch_idx}
+            for e in self.entries()
+        ]
+
+    def __contains__(self, name: object) -> bool:
+        return any(key[0] == name for key in self._entries)
+
+    def __iter__(self) -> Iterator[MetricEntry]:
+        return iter(self.entries())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"MetricStore(names={self.names}, entries={len(self)})"

@@ -1,0 +1,302 @@
+"""``PhaseResults``: what a phase recorded (execution contexts, callback results, metrics) and its queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from modularml.batches import Batch, ExecutionContext
+from modularml.batches.tensors import concat_values, convert_value, resolve_format, to_numpy
+from modularml.callbacks.base import CallbackResult
+from modularml.context import ExperimentContext
+from modularml.data.references import FeatureSetReference
+from modularml.data.schema import parse_column_name
+from modularml.errors import InvalidArgumentError, InvalidTypeError, NotRegisteredError
+from modularml.results.metric_store import MetricStore
+
+if TYPE_CHECKING:
+    from modularml.data import FeatureSet, FeatureSetView
+    from modularml.nodes import GraphNode
+
+__all__ = ["PhaseResults"]
+
+Domain = Literal["outputs", "targets", "tags", "sample_uuids"]
+_DOMAINS = ("outputs", "targets", "tags", "sample_uuids")
+
+
+def _graph_node(node: Any) -> GraphNode:
+    from modularml.nodes import GraphNode
+
+    if isinstance(node, GraphNode):
+        return node
+    if isinstance(node, str):
+        return ExperimentContext.get_active().get_node(node, enforce_type="GraphNode")  # type: ignore[return-value]
+    raise InvalidTypeError(f"A node is given as a GraphNode, its node_id or its label; got {node!r:.100}.")
+
+
+def upstream_featureset_refs(node: GraphNode) -> list[FeatureSetReference]:
+    """The FeatureSet references feeding ``node``, directly or through upstream nodes, in order (unique)."""
+    found: list[FeatureSetReference] = []
+    seen: set[str] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop(0)
+        if current.node_id in seen:
+            continue
+        seen.add(current.node_id)
+        for ref in current.upstream_refs:
+            if isinstance(ref, FeatureSetReference):
+                if ref not in found:
+                    found.append(ref)
+            else:
+                stack.append(ref.resolve())  # type: ignore[arg-type]
+    return found
+
+
+@dataclass
+class PhaseResults:
+    """Results of one phase: its execution contexts (by epoch and batch), callback results and metrics.
+
+    Attributes:
+        label (str): Label of the phase.
+    """
+
+    label: str
+    _execution: list[ExecutionContext] = field(default_factory=list)
+    _callbacks: list[CallbackResult] = field(default_factory=list)
+    _metrics: MetricStore = field(default_factory=MetricStore)
+    _loss_nodes: dict[str, str] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ recording
+    def add_execution_context(self, ctx: ExecutionContext) -> None:
+        """Record one executed step.
+
+        Raises:
+            TypeError: If ``ctx`` is not an ExecutionContext.
+        """
+        if not isinstance(ctx, ExecutionContext):
+            raise InvalidTypeError(f"Expected an ExecutionContext; got {type(ctx).__name__}.")
+        self._execution.append(ctx)
+
+    def add_callback_result(self, result: CallbackResult) -> None:
+        """Record what a callback returned."""
+        if not isinstance(result, CallbackResult):
+            raise InvalidTypeError(f"Expected a CallbackResult; got {type(result).__name__}.")
+        self._callbacks.append(result)
+
+    def _keep_only_epoch(self, epoch_idx: int) -> None:
+        self._execution = [c for c in self._execution if c.epoch_idx == epoch_idx]
+
+    # ------------------------------------------------------------------ raw access
+    def execution_contexts(self, *, epoch: int | None = None, batch: int | None = None) -> list[ExecutionContext]:
+        """Recorded contexts in execution order (of one epoch and/or batch, if given)."""
+        return [
+            c
+            for c in self._execution
+            if (epoch is None or c.epoch_idx == epoch) and (batch is None or c.batch_idx == batch)
+        ]
+
+    def metrics(self) -> MetricStore:
+        """The scalar metrics logged during the phase."""
+        return self._metrics
+
+    def callbacks(self, kind: str | None = None) -> list[CallbackResult]:
+        """Recorded callback results (of ``kind`` only, if given)."""
+        return [r for r in self._callbacks if kind is None or r.kind == kind]
+
+    @property
+    def epoch_indices(self) -> list[int]:
+        """Sorted epoch indices with recorded contexts or metrics."""
+        return sorted({c.epoch_idx for c in self._execution} | set(self._metrics.epoch_indices))
+
+    @property
+    def batch_indices(self) -> list[int]:
+        """Sorted batch indices of the recorded contexts."""
+        return sorted({c.batch_idx for c in self._execution})
+
+    @property
+    def n_epochs(self) -> int:
+        """Number of epochs recorded."""
+        return len(self.epoch_indices)
+
+    @property
+    def n_batches(self) -> int:
+        """Number of distinct batch indices recorded."""
+        return len(self.batch_indices)
+
+    # ------------------------------------------------------------------ queries
+    def _contexts_for(
+        self, node: Any, epoch: int | None, batch: int | None
+    ) -> tuple[GraphNode, list[ExecutionContext]]:
+        graph_node = _graph_node(node)
+        contexts = self.execution_contexts(epoch=epoch, batch=batch)
+        if not self._execution:
+            raise InvalidArgumentError(
+                f"Results {self.label!r} hold no execution contexts (the phase ran with result_recording='none', "
+                "or has not run); only metrics() are available."
+            )
+        found = [c for c in contexts if graph_node.node_id in c.outputs]
+        if not found:
+            raise NotRegisteredError(
+                f"Node {graph_node.label!r} produced no output in results {self.label!r}"
+                + (f" (epoch={epoch}, batch={batch})." if epoch is not None or batch is not None else ".")
+            )
+        return graph_node, found
+
+    def batches(self, node: Any, *, epoch: int | None = None, batch: int | None = None) -> list[Batch]:
+        """The output Batch of ``node`` in every recorded step (of one epoch/batch if given)."""
+        graph_node, contexts = self._contexts_for(node, epoch, batch)
+        return [c.outputs[graph_node.node_id] for c in contexts]
+
+    def stacked_batches(
+        self, node: Any, *, fmt: str | None = None, epoch: int | None = None, batch: int | None = None
+    ) -> Batch:
+        """All output batches of ``node``, concatenated into one Batch (converted to ``fmt`` if given)."""
+        stacked = Batch.concat(self.batches(node, epoch=epoch, batch=batch))
+        return stacked if fmt is None else stacked.to_format(fmt)
+
+    def stacked_tensors(
+        self,
+        node: Any,
+        domain: Domain,
+        *,
+        role: str = "default",
+        fmt: str | None = None,
+        unscale: bool = False,
+        epoch: int | None = None,
+        batch: int | None = None,
+    ) -> Any:
+        """The ``domain`` values of ``node`` (one role) concatenated over the recorded steps.
+
+        Args:
+            node: The node (instance, id or label).
+            domain: ``"outputs"``, ``"targets"``, ``"tags"`` or ``"sample_uuids"``.
+            role: Role to read. Defaults to ``"default"``.
+            fmt: Format to convert to (``"np"``, ``"torch"``...); as produced when None.
+            unscale: Invert the target scalers of the node's upstream FeatureSet (``outputs`` and
+                ``targets`` only); the result is a numpy array unless ``fmt`` says otherwise.
+            epoch, batch: Restrict to one epoch and/or batch index.
+
+        Raises:
+            ValueError: For an unknown domain, or ``unscale`` with another domain or with targets
+                that cannot be traced to one FeatureSet.
+        """
+        if domain not in _DOMAINS:
+            raise InvalidArgumentError(f"domain is one of {list(_DOMAINS)}; got {domain!r}.")
+        graph_node = _graph_node(node)
+        values = [b.get_role(role).__getattribute__(domain) for b in self.batches(graph_node, epoch=epoch, batch=batch)]
+        value = concat_values(values, f"{domain} of node {graph_node.label!r}")
+        if unscale:
+            if domain not in ("outputs", "targets"):
+                raise InvalidArgumentError(f"unscale=True applies to 'outputs' and 'targets', not {domain!r}.")
+            uuids = concat_values(
+                [b.get_role(role).sample_uuids for b in self.batches(graph_node, epoch=epoch, batch=batch)],
+                "sample_uuids",
+            )
+            value = self._unscale(graph_node, to_numpy(value), uuids)
+        return value if fmt is None else convert_value(value, resolve_format(fmt))
+
+    @staticmethod
+    def _unscale(node: GraphNode, data: np.ndarray, uuids: Any) -> np.ndarray:
+        refs = upstream_featureset_refs(node)
+        featuresets = {ref.resolve_featureset().node_id: ref for ref in refs}
+        if len(featuresets) != 1:
+            raise InvalidArgumentError(
+                f"Cannot unscale the data of node {node.label!r}: it reads {len(featuresets)} FeatureSets "
+                f"({[r.node_label for r in refs]}); unscale the tensors with FeatureSet.unscale_data_for_cols()."
+            )
+        ref = refs[0]
+        fs: FeatureSet = ref.resolve_featureset()
+        if ref.targets:
+            keys = [parse_column_name(name)[1] for name in ref.targets]
+            reps = {parse_column_name(name)[2] for name in ref.targets}
+            if reps == {"raw"}:
+                return data
+            if "raw" in reps:
+                raise InvalidArgumentError(
+                    f"Node {node.label!r} reads targets {list(ref.targets)} in mixed representations; cannot unscale."
+                )
+        else:
+            keys = fs.get_target_keys()
+        ids = None if uuids is None else to_numpy(uuids)
+        return fs.unscale_data_for_cols(data=data, domain="targets", columns=keys, sample_uuids=ids)
+
+    def losses(self, node: Any, *, epoch: int | None = None) -> dict[str, list[float]]:
+        """Per-step values of every loss on ``node``: loss label -> values in execution order."""
+        graph_node = _graph_node(node)
+        labels = [label for label, nid in self._loss_nodes.items() if nid == graph_node.node_id]
+        out: dict[str, list[float]] = {label: [] for label in labels}
+        for ctx in self.execution_contexts(epoch=epoch):
+            for label in labels:
+                if label in ctx.losses:
+                    out[label].append(float(to_numpy(ctx.losses[label]).astype(np.float64).sum()))
+        return out
+
+    def aggregated_losses(
+        self, node: Any, *, reducer: Literal["mean", "sum"] = "mean", epoch: int | None = None
+    ) -> dict[str, float]:
+        """Losses on ``node`` reduced over the recorded steps: loss label -> value.
+
+        Raises:
+            ValueError: For an unknown reducer, or if no loss on ``node`` was recorded.
+        """
+        if reducer not in ("mean", "sum"):
+            raise InvalidArgumentError(f"reducer is 'mean' or 'sum'; got {reducer!r}.")
+        per_step = {k: v for k, v in self.losses(node, epoch=epoch).items() if v}
+        if not per_step:
+            raise InvalidArgumentError(
+                f"Results {self.label!r} hold no recorded loss on node {_graph_node(node).label!r}; losses are "
+                f"recorded for nodes {sorted(set(self._loss_nodes.values()))}."
+            )
+        reduce = np.mean if reducer == "mean" else np.sum
+        return {label: float(reduce(values)) for label, values in per_step.items()}
+
+    def source_views(
+        self, node: Any, *, role: str = "default", epoch: int | None = None, batch: int | None = None
+    ) -> dict[str, FeatureSetView]:
+        """Views of the upstream FeatureSets of ``node`` holding exactly the samples used (masked rows excluded).
+
+        Each view lists a sample once, in the FeatureSet's row order: it is not a 1-to-1 map of
+        result rows (use :meth:`stacked_tensors` for that).
+
+        Returns:
+            dict[str, FeatureSetView]: FeatureSet label -> view.
+        """
+        graph_node = _graph_node(node)
+        uuid_parts = []
+        for b in self.batches(graph_node, epoch=epoch, batch=batch):
+            mask = to_numpy(b.get_role_mask(role)).astype(bool)
+            uuid_parts.append(to_numpy(b.get_role(role).sample_uuids)[mask])
+        used = np.unique(np.concatenate(uuid_parts).astype(str)) if uuid_parts else np.array([], dtype=str)
+        views: dict[str, FeatureSetView] = {}
+        for ref in upstream_featureset_refs(graph_node):
+            fs = ref.resolve_featureset()
+            if fs.label in views:
+                continue
+            rows = np.flatnonzero(np.isin(np.asarray(fs.get_sample_uuids()).astype(str), used))
+            views[fs.label] = fs.take(rows, label=f"{self.label}_{graph_node.label}")
+        return views
+
+    def source_view(
+        self, node: Any, *, role: str = "default", epoch: int | None = None, batch: int | None = None
+    ) -> FeatureSetView:
+        """The single upstream FeatureSet view of :meth:`source_views`.
+
+        Raises:
+            ValueError: If ``node`` has several upstream FeatureSets.
+        """
+        views = self.source_views(node, role=role, epoch=epoch, batch=batch)
+        if len(views) != 1:
+            raise InvalidArgumentError(
+                f"Node {_graph_node(node).label!r} has {len(views)} upstream FeatureSets ({sorted(views)}); "
+                "use source_views()."
+            )
+        return next(iter(views.values()))
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(label={self.label!r}, contexts={len(self._execution)}, "
+            f"epochs={self.n_epochs}, metrics={self._metrics.names})"
+        )
