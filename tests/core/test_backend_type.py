@@ -142,3 +142,23 @@ def test_pad_index_maps() -> None:
         pad_index_map(0, 1, 0, "circular")
     with pytest.raises(ValueError, match="not an index map"):
         pad_index_map(3, 1, 1, "constant")
+
+
+def test_get_backend_lookups_are_cached_per_plugin_manager(bare_manager) -> None:
+    from modularml.backends import get_backend
+
+    with pytest.raises(BackendNotInstalledError):
+        get_backend("torch")  # nothing installed in this manager: never served from another manager's cache
+    with pytest.raises(BackendNotSupportedError):
+        get_backend("no-such-backend")
+
+
+def test_get_backend_returns_the_same_implementation_by_name_alias_and_backend() -> None:
+    from modularml.backends import get_backend
+
+    if not Backend.TORCH.is_installed:
+        pytest.skip("needs the torch backend")
+    first = get_backend("torch")
+    assert get_backend("torch") is first
+    assert get_backend(Backend.TORCH) is first
+    assert get_backend("pytorch") is first

@@ -433,3 +433,16 @@ def test_user_subclass_with_layers_in_init_infers_its_output_shape(impl, tmp_pat
     assert model.device == "cpu"
     loaded = BaseModel.load(model.save(tmp_path / "user"), allow_packaged_code=True)
     np.testing.assert_array_equal(loaded.get_weights()["linear.weight"], model.get_weights()["linear.weight"])
+
+
+def test_set_training_restores_a_submodule_switched_by_hand() -> None:
+    model = SequentialMLP(output_shape=(1,), dropout=0.5)
+    model.build(input_shape=(4,))
+    model.set_training(True)
+    model.set_training(True)  # already in training mode: nothing to do
+    assert all(m.training for m in model.modules())
+    model.layers[0].eval()
+    model.set_training(True)
+    assert all(m.training for m in model.modules())
+    model.set_training(False)
+    assert not any(m.training for m in model.modules())

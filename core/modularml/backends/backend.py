@@ -98,6 +98,12 @@ Backend.TENSORFLOW = str.__new__(Backend, "tensorflow")
 Backend.SCIKIT = str.__new__(Backend, "scikit")
 
 
+#: Implementations already looked up, by the name asked for; valid while the plugin manager and its
+#: registries are the ones recorded in ``_IMPL_OWNER`` (a reload or reset of plugins starts afresh).
+_IMPLS: dict[str, Any] = {}
+_IMPL_OWNER: list[Any] = [None, None]
+
+
 def get_backend(backend: str | Backend) -> Any:
     """Return the implementation of a backend by name or alias, creating it on first use.
 
@@ -105,7 +111,21 @@ def get_backend(backend: str | Backend) -> Any:
         BackendNotInstalledError: If it is one of the project's backends and not installed.
         BackendNotSupportedError: If no installed plugin provides it.
     """
-    return Backend(backend).implementation
+    manager = get_plugin_manager()
+    registries = manager._registries
+    cacheable = registries is not None and type(backend) in (str, Backend)
+    if cacheable:
+        if _IMPL_OWNER[0] is manager and _IMPL_OWNER[1] is registries:
+            impl = _IMPLS.get(backend)
+            if impl is not None:
+                return impl
+        else:
+            _IMPLS.clear()
+            _IMPL_OWNER[:] = [manager, registries]
+    impl = Backend(backend).implementation
+    if cacheable and manager._registries is registries:
+        _IMPLS[str(backend)] = impl
+    return impl
 
 
 def backend_of(value: Any) -> Backend | None:

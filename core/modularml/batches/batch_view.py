@@ -303,6 +303,12 @@ class BatchView:
                 if not domain_columns:
                     domains.append(None)
                     continue
+                if len(domain_columns) > 1 and not target.as_dict:
+                    # One take on the cached stacked array instead of one per column and a stack per batch.
+                    names = tuple(name for name, _ in domain_columns)
+                    stacked = _take(collection.stacked_numpy(names), take, valid, n_valid)
+                    domains.append(convert_value(stacked, target))
+                    continue
                 arrays = {key: _take(collection.to_numpy(name), take, valid, n_valid) for name, key in domain_columns}
                 domains.append(convert_value(arrays, target))
             uuids = _take(collection.sample_uuids(), take, valid, n_valid)

@@ -109,7 +109,15 @@ class SampleData:
         )
 
     def _convert(self, target: TargetFormat) -> SampleData:
-        return self.map_tensors(lambda value: convert_value(value, target))
+        changed = {}
+        for domain in self.TENSOR_DOMAINS:
+            value = getattr(self, domain)
+            if value is not None:
+                converted = convert_value(value, target)
+                if converted is not value:
+                    changed[domain] = converted
+        # Frozen: when every value is already in the format (a second conversion), this data is the result.
+        return dataclasses.replace(self, **changed) if changed else self
 
     def to_format(self, fmt: str) -> SampleData:
         """This data with every tensor in format ``fmt`` (``"numpy"``, ``"dict_numpy"``, ``"torch"``, ``"tf"``...).

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from modularml.data.formats import stack_columns
 from modularml.data.schema import (
     DATA_DOMAINS,
     REP_RAW,
@@ -287,6 +288,7 @@ class SampleCollection:
             raise InvalidTypeError(f"A SampleCollection wraps a pyarrow.Table; got {type(table).__name__}.")
         self._table, self._schema = _normalize_table(table, schema)
         self._cache: dict[str, np.ndarray] = {}
+        self._stacked: dict[tuple[str, ...], np.ndarray] = {}
 
     @classmethod
     def _from_parts(
@@ -297,6 +299,7 @@ class SampleCollection:
         collection._table = table
         collection._schema = schema
         collection._cache = dict(cache or {})
+        collection._stacked = {}
         return collection
 
     @classmethod
@@ -395,6 +398,27 @@ class SampleCollection:
             cached = arrow_to_numpy(self._table.column(name), spec)
             self._cache[name] = cached
             logger.debug("converted column %s to numpy (%d bytes)", name, cached.nbytes)
+        return cached
+
+    def stacked_numpy(self, names: tuple[str, ...]) -> np.ndarray:
+        """Several columns stacked on axis 1 as one read-only array ``(n_samples, len(names), *shape)``, cached.
+
+        Built once per column set (the collection is replaced whenever columns change, so the cache
+        never goes stale): a batch of these columns is then one ``take`` instead of one per column.
+        One name returns :meth:`to_numpy` itself.
+
+        Raises:
+            ColumnNotFoundError: If a column does not exist.
+            InvalidArgumentError: If the columns' per-sample shapes differ.
+        """
+        names = tuple(names)
+        cached = self._stacked.get(names)
+        if cached is None:
+            cached = stack_columns({name: self.to_numpy(name) for name in names})
+            if len(names) > 1:
+                cached.flags.writeable = False
+            self._stacked[names] = cached
+            logger.debug("stacked %d columns (%d bytes)", len(names), cached.nbytes)
         return cached
 
     def sample_uuids(self) -> np.ndarray:

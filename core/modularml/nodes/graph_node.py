@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from modularml.batches import Batch, BatchView, ExecutionContext
+from modularml.batches.sample_data import SampleData
 from modularml.batches.tensors import to_numpy
 from modularml.context import ExperimentContext, ExperimentNode
 from modularml.data.references import FeatureSetReference
@@ -25,6 +26,23 @@ def convert_batch(batch: Batch, backend: Any, *, cross: bool) -> Batch:
     if cross:
         batch = batch.detach_tensors().to_format("numpy")
     return batch.to_backend(backend)
+
+
+def _numpy_only(batch: Batch) -> bool:
+    """Whether every array of ``batch`` is a numpy array (so there is nothing to detach), e.g. a fresh gather."""
+
+    def plain(value: Any) -> bool:
+        if value is None or type(value) is np.ndarray:
+            return True
+        return type(value) is dict and all(type(item) is np.ndarray for item in value.values())
+
+    role_data = batch.role_data
+    return all(
+        plain(batch.get_role_weights(role))
+        and plain(batch.get_role_mask(role))
+        and all(plain(getattr(role_data[role], domain)) for domain in SampleData.TENSOR_DOMAINS)
+        for role in batch.roles
+    )
 
 
 class GraphNode(ExperimentNode):
@@ -122,7 +140,7 @@ class GraphNode(ExperimentNode):
         out = []
         for ref in self._upstream_refs:
             batch = self._input_from(ctx, ref)
-            if detach:
+            if detach and not _numpy_only(batch):
                 batch = batch.detach_tensors()
             out.append((batch, self._upstream_backend(ref)))
         return out

@@ -232,6 +232,9 @@ class PluginManager:
         return collected
 
     def _build(self) -> dict[str, Registry]:
+        registries = self._registries
+        if registries is not None:  # built: no lock needed to read it (hot path: every backend lookup)
+            return registries
         with self._lock:
             if self._registries is not None:
                 return self._registries

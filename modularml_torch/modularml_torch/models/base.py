@@ -178,8 +178,12 @@ class TorchBaseModel(BaseModel, nn.Module):
         """Switch dropout and batch norm to training (``True``) or inference (``False``) behaviour.
 
         ``nn.Module.train(mode)`` under a backend-neutral name: graphs put frozen nodes and
-        evaluation phases in inference mode.
+        evaluation phases in inference mode. Cheap when every module is already in that mode (graphs
+        call this once per training step).
         """
+        mode = bool(mode)
+        if all(module.training is mode for module in self.modules()):
+            return self
         return self.train(mode)
 
     def _float_dtype(self) -> torch.dtype:

@@ -156,3 +156,51 @@ def test_default_representation_is_transformed_where_it_exists() -> None:
     np.testing.assert_array_equal(view.materialize_batch(rep="raw").features, [1.0, 3.0])
     both = view.materialize_batch("dict_numpy", columns=["features.x.raw", "features.x.transformed"])
     assert sorted(both.features) == ["x.raw", "x.transformed"]
+
+
+# -- the stacked-array cache (one take per domain, not one per column) ------------------------------------
+def test_several_feature_columns_are_gathered_from_one_cached_stacked_array(fs: FeatureSet, monkeypatch) -> None:
+    collection = fs.collection
+    calls: list[tuple[str, ...]] = []
+    original = np.stack
+
+    def counting_stack(arrays, *args, **kwargs):
+        calls.append(tuple(a.shape for a in arrays))
+        return original(arrays, *args, **kwargs)
+
+    monkeypatch.setattr(np, "stack", counting_stack)
+    names = ("features.voltage.raw", "features.current.raw")
+    first = BatchView(fs, np.array([3, 1, 4])).materialize_batch("numpy")
+    second = BatchView(fs, np.array([0, 9])).materialize_batch("numpy")
+    assert len(calls) == 1  # built once, reused by the second batch
+    stacked = collection.stacked_numpy(names)
+    assert stacked is collection.stacked_numpy(names)
+    assert not stacked.flags.writeable
+    assert len(calls) == 1
+    expected = np.stack([collection.to_numpy(n) for n in names], axis=1)
+    np.testing.assert_array_equal(first.features, expected[[3, 1, 4]])
+    np.testing.assert_array_equal(second.features, expected[[0, 9]])
+    assert first.features.flags.c_contiguous
+
+
+def test_stacked_gather_zeroes_masked_rows_like_per_column_gathers(fs: FeatureSet) -> None:
+    view = BatchView(fs, np.array([2, -1, 5]))
+    batch = view.materialize_batch("numpy")
+    per_column = view.materialize_batch("dict_numpy")
+    expected = np.stack([per_column.features["voltage"], per_column.features["current"]], axis=1)
+    np.testing.assert_array_equal(batch.features, expected)
+    np.testing.assert_array_equal(batch.features[1], 0)
+
+
+def test_stacked_cache_is_rebuilt_when_a_transformed_column_is_added(fs: FeatureSet) -> None:
+    before = BatchView(fs, np.arange(4)).materialize_batch("numpy").features
+    old_collection = fs.collection
+    fs.fit_transform("Negate", domain="features", keys="voltage")
+    assert fs.collection is not old_collection
+    after = BatchView(fs, np.arange(4)).materialize_batch("numpy").features
+    np.testing.assert_array_equal(after[:, 0], -before[:, 0])  # voltage now reads its transformed column
+    np.testing.assert_array_equal(after[:, 1], before[:, 1])
+    names = ("features.voltage.transformed", "features.current.raw")
+    np.testing.assert_array_equal(
+        fs.collection.stacked_numpy(names), np.stack([fs.collection.to_numpy(n) for n in names], axis=1)
+    )

@@ -128,3 +128,25 @@ def test_config_round_trip(node) -> None:
     assert clone.get_config() == loss.get_config()
     assert clone.weight == 0.5
     assert clone.node_id == m.node_id
+
+
+@pytest.mark.parametrize(
+    ("weights", "masks"),
+    [
+        (None, None),  # unit weights, nothing masked: the shortcut that skips the weight product
+        ({"default": np.array([1.0, 1.0, 1.0, 0.5], dtype=np.float32)}, None),
+        (None, {"default": np.array([True, False, True, True])}),
+    ],
+)
+def test_unit_weight_shortcut_equals_the_weighted_sum(node, weights, masks) -> None:
+    _, m = node
+    rng = np.random.default_rng(3)
+    outputs = rng.normal(size=(4, 1)).astype(np.float32)
+    targets = rng.normal(size=4).astype(np.float32)
+    loss = mml.AppliedLoss(_mse(), on="m", inputs=["outputs", "targets"], weight=2.0)
+    value = loss.compute(_ctx(m.node_id, outputs, targets, weights=weights, masks=masks))
+    w = np.ones(4, dtype=np.float32) if weights is None else weights["default"]
+    mask = np.ones(4, dtype=bool) if masks is None else masks["default"]
+    per_sample = ((outputs - targets[:, None]) ** 2).mean(axis=1)
+    expected = (per_sample * (w * mask).astype(np.float32)).sum() * (2.0 / 4)
+    assert float(value.data) == pytest.approx(float(expected), rel=1e-6)
