@@ -3,12 +3,14 @@ from __future__ import annotations
 import importlib
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+import modularml as mml
 from modularml.plugins import PluginManager, hookimpl, use_plugin_manager
 
 FakeDistribution = Callable[..., Path]
@@ -127,3 +129,53 @@ def mean_fit_model_cls() -> type:
             self.value = float(weights["value"][0])
 
     return MeanFitModel
+
+
+@pytest.fixture
+def linear_setup(regression_fs) -> Callable[..., SimpleNamespace]:
+    """A split regression FeatureSet, one linear head node with SGD, its graph and an MSE loss."""
+    from modularml_numpy.models import LinearModel
+
+    def make(n: int = 64, lr: float = 0.05, scale_targets: str | None = None, extra_heads: int = 0) -> SimpleNamespace:
+        fs = regression_fs(n=n)
+        fs.split_random({"train": 0.75, "val": 0.25}, seed=1)
+        if scale_targets is not None:
+            fs.fit_transform(scale_targets, domain="targets", fit_to_split="train")
+        opt = mml.Optimizer("sgd", opt_kwargs={"lr": lr}, backend="numpy")
+        head = mml.ModelNode("head", LinearModel(output_shape=(1,)), fs, opt)
+        extra = [
+            mml.ModelNode(f"head{i}", LinearModel(output_shape=(1,)), fs, opt.__class__.from_config(opt.get_config()))
+            for i in range(1, extra_heads + 1)
+        ]
+        graph = mml.ModelGraph([head, *extra])
+        mse = mml.Loss("mse", backend="numpy")
+        loss = mml.AppliedLoss(mse, on=head, inputs=["outputs", "targets"])
+        extra_losses = [mml.AppliedLoss(mse, on=node, inputs=["outputs", "targets"]) for node in extra]
+        return SimpleNamespace(fs=fs, head=head, graph=graph, loss=loss, extra=extra, extra_losses=extra_losses)
+
+    return make
+
+
+@pytest.fixture
+def numpy_backend():
+    """The numpy backend plugin's implementation, seeded."""
+    impl = mml.get_backend("numpy")
+    impl.seed(0)
+    return impl
+
+
+@pytest.fixture
+def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], str]]:
+    """Write an importable module of the user's own (not modularml, not a plugin); returns its name."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    created: list[str] = []
+
+    def make(name: str, source: str) -> str:
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+        importlib.invalidate_caches()
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        sys.modules.pop(name, None)
