@@ -26,7 +26,7 @@ import math
 import re
 import zipfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ __all__ = [
     "container_path",
     "read_container",
     "resolve_class",
+    "resolve_import_path",
     "write_container",
 ]
 
@@ -412,23 +413,46 @@ def resolve_class(class_path: str) -> type:
     Raises:
         SerializationError: If the path is malformed, not allowed, or names nothing importable.
     """
-    module_name, sep, qualname = class_path.partition(":")
+    obj = resolve_import_path(class_path, what="class")
+    if not isinstance(obj, type):
+        raise SerializationError(f"{class_path!r} is not a class.")
+    return obj
+
+
+def resolve_import_path(
+    path: str, *, what: str, allow_packaged_code: bool = False, trusted_packages: Collection[str] = ()
+) -> Any:
+    """Import the object ``"module:QualName"`` names, under the one rule for restoring files and configs.
+
+    Objects of modularml and of installed, loaded ModularML plugins are always allowed, and so are
+    those of ``trusted_packages``. Any other module (a user's own, or an already imported one such as
+    ``subprocess``) is imported only with ``allow_packaged_code=True``.
+
+    Args:
+        path: ``"module:QualName"``.
+        what: What the object is, for messages (``"loss function"``).
+        allow_packaged_code: Allow any module.
+        trusted_packages: Further top-level packages to allow.
+
+    Raises:
+        SerializationError: If the path is malformed, not allowed, or names nothing importable.
+    """
+    module_name, sep, qualname = path.partition(":") if isinstance(path, str) else ("", "", "")
     if not sep or not module_name or not qualname:
-        raise SerializationError(f"Invalid class path {class_path!r}; expected 'module:QualName'.")
+        raise SerializationError(f"Invalid import path {path!r} for a {what}; expected 'module:QualName'.")
     top = module_name.split(".")[0]
-    if top not in _allowed_packages():
+    if not allow_packaged_code and top not in {*trusted_packages, *_allowed_packages()}:
         raise SerializationError(
-            f"Refusing to import {class_path!r}: loading a file only uses classes from modularml and installed "
-            "ModularML plugins. Install the plugin that provides it."
+            f"Refusing to import {path!r} (a {what}): only modularml and installed ModularML plugins are imported "
+            "when restoring a file or configuration. Install the plugin that provides it, or, if you trust its "
+            "source, pass allow_packaged_code=True where that is offered."
         )
     try:
         obj: Any = importlib.import_module(module_name)
         for part in qualname.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as exc:
-        raise SerializationError(f"The class {class_path!r} is not available here: {exc}.") from None
-    if not isinstance(obj, type):
-        raise SerializationError(f"{class_path!r} is not a class.")
+        raise SerializationError(f"The {what} {path!r} is not available here: {exc}.") from None
     return obj
 
 

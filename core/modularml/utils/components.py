@@ -7,12 +7,11 @@ backend matches names the same way and every file restores callables under the s
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Mapping
 from typing import Any
 
-from modularml.errors import InvalidArgumentError, NotRegisteredError, SerializationError
+from modularml.errors import InvalidArgumentError, NotRegisteredError
 
 __all__ = [
     "component_key",
@@ -155,41 +154,8 @@ def import_path(obj: Any) -> str | None:
 def resolve_import_path(path: str, *, what: str, allow_packaged_code: bool = False) -> Any:
     """Import the object ``"module:QualName"`` names, under the rules for loading files.
 
-    Objects of modularml and of installed, loaded ModularML plugins are always allowed. Any other
-    module (a user's own) is imported only with ``allow_packaged_code=True``, because the object
-    will be called later (a loss function, an optimizer factory).
-
-    Args:
-        path: ``"module:QualName"``.
-        what: What the object is, for messages (``"loss function"``).
-        allow_packaged_code: Allow modules outside modularml and its plugins.
-
-    Raises:
-        SerializationError: If the path is malformed, not allowed, or names nothing importable.
+    See :func:`modularml.io.container.resolve_import_path`, the one place that rule lives.
     """
-    module_name, sep, qualname = path.partition(":") if isinstance(path, str) else ("", "", "")
-    if not sep or not module_name or not qualname:
-        raise SerializationError(f"Invalid import path {path!r} for a {what}; expected 'module:QualName'.")
-    top = module_name.split(".")[0]
-    if not allow_packaged_code and top not in _allowed_packages():
-        raise SerializationError(
-            f"Refusing to import the {what} {path!r}: only modularml and installed ModularML plugins are imported "
-            "when restoring a configuration. If you trust its source, pass allow_packaged_code=True."
-        )
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise SerializationError(f"The {what} {path!r} is not available here: {exc}.") from None
-    return obj
+    from modularml.io.container import resolve_import_path as resolve
 
-
-def _allowed_packages() -> set[str]:
-    from modularml.plugins import get_plugin_manager
-
-    allowed = {"modularml"}
-    for record in get_plugin_manager().plugins():
-        if record.status == "loaded" and record.module:
-            allowed.add(record.module.split(":")[0].split(".")[0])
-    return allowed
+    return resolve(path, what=what, allow_packaged_code=allow_packaged_code)

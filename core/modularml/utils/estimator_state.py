@@ -22,7 +22,6 @@ naming the attribute.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -243,19 +242,9 @@ def resolve_state_class(path: str, *, trusted_packages: Collection[str] = ()) ->
         SerializationError: If the path is malformed, the class is not available, or its
             package is not trusted.
     """
-    module_name, sep, qualname = path.partition(":")
-    if not sep or not module_name or not qualname:
-        raise SerializationError(f"Invalid class path {path!r}; expected 'module:QualName'.")
-    if module_name.split(".")[0] not in {*trusted_packages, *_registered_scaler_packages()}:
-        from modularml.io import resolve_class
+    from modularml.io.container import resolve_import_path
 
-        return resolve_class(path)
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise SerializationError(f"The class {path!r} is not available here: {exc}.") from None
+    obj = resolve_import_path(path, what="class", trusted_packages={*trusted_packages, *_registered_scaler_packages()})
     if not isinstance(obj, type):
         raise SerializationError(f"{path!r} is not a class.")
     return obj
