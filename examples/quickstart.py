@@ -83,23 +83,18 @@ def main() -> int:
 
 def train_torch_model(fs: mml.FeatureSet, sampler: mml.SimpleSampler, epochs: int = 30) -> int:
     """Train an MLP on the scaled curves to predict the state of health; report validation RMSE in raw units."""
-    from modularml.batches import BatchView, ExecutionContext
+    from modularml.phases import EvalPhase, TrainPhase
     from modularml_torch import SequentialMLP
 
     mml.get_backend("torch").seed(0)
     node = mml.ModelNode("soh_mlp", SequentialMLP(output_shape=(1,), hidden_dim=64), fs)
-    graph = mml.ModelGraph([node], optimizer=mml.Optimizer("adam", opt_kwargs={"lr": 3e-3}, backend="torch"))
+    mml.ModelGraph([node], optimizer=mml.Optimizer("adam", opt_kwargs={"lr": 3e-3}, backend="torch"))
     loss = mml.AppliedLoss(mml.Loss("mse", backend="torch"), on=node, inputs=["outputs", "targets"])
-    key = (node.node_id, fs.reference())
-    for epoch in range(epochs):  # the phases of a later release run this loop
-        for index, batch in enumerate(sampler.get_batches(epoch=epoch)):
-            graph.train_step(ExecutionContext("train", epoch, index, inputs={key: batch}), [loss])
-    val = fs["val"]
-    ctx = ExecutionContext("eval", inputs={key: BatchView(fs, val.indices)})
-    graph.eval_step(ctx, [loss])
-    scaled = mml.get_backend("torch").to_numpy(ctx.get_output(node.node_id).outputs).reshape(-1)
-    predicted = fs.unscale_data_for_cols(data=scaled, domain="targets", columns="soh")
-    true = val.get_targets("numpy", rep="raw")
+    train = TrainPhase.from_split("train", split="train", sampler=sampler, losses=[loss], n_epochs=epochs)
+    train.execute(show_sampler_progress=False, show_training_progress=False)
+    results = EvalPhase.from_split("validate", split="val", losses=[loss]).execute()
+    predicted = np.asarray(results.stacked_tensors(node, "outputs", fmt="numpy", unscale=True)).reshape(-1)
+    true = fs["val"].get_targets("numpy", rep="raw")
     rmse = float(np.sqrt(np.mean((predicted - true) ** 2)))
     baseline = float(np.sqrt(np.mean((fs["train"].get_targets("numpy", rep="raw").mean() - true) ** 2)))
     print(f"\nTorch SequentialMLP, {epochs} epochs: validation RMSE {rmse:.4f} (predicting the mean: {baseline:.4f})")
