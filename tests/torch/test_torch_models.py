@@ -446,3 +446,16 @@ def test_set_training_restores_a_submodule_switched_by_hand() -> None:
     assert all(m.training for m in model.modules())
     model.set_training(False)
     assert not any(m.training for m in model.modules())
+
+
+def test_inputs_follow_the_model_dtype_after_a_conversion_and_a_rebuild() -> None:
+    model = SequentialMLP(output_shape=(2,), n_layers=1, hidden_dim=4)
+    model.build(input_shape=(3,))
+    x = np.ones((5, 3), dtype=np.float32)
+    assert model(x).dtype == torch.float32
+    model.double()  # the cached reference parameter must be dropped
+    out = model(x)
+    assert out.dtype == torch.float64
+    assert out.shape == (5, 2)
+    model.build(input_shape=(3,), force=True)  # new float32 layers
+    assert model(x).dtype == torch.float32

@@ -44,7 +44,7 @@ class Batch:
             roles the batch does not have.
     """
 
-    __slots__ = ("_batch_size", "_role_data", "_role_masks", "_role_weights")
+    __slots__ = ("_batch_size", "_role_data", "_role_masks", "_role_weights", "_uniform")
 
     def __init__(
         self,
@@ -88,6 +88,7 @@ class Batch:
         self._role_data = role_data
         self._role_weights = weights
         self._role_masks = masks
+        self._uniform = role_weights is None and role_masks is None
 
     @staticmethod
     def _per_role(values: Mapping[str, Any] | None, roles: list[str], what: str) -> dict[str, Any]:
@@ -102,14 +103,23 @@ class Batch:
 
     @classmethod
     def _trusted(
-        cls, batch_size: int, role_data: RoleData, role_weights: dict[str, Any], role_masks: dict[str, Any]
+        cls,
+        batch_size: int,
+        role_data: RoleData,
+        role_weights: dict[str, Any],
+        role_masks: dict[str, Any],
+        uniform: bool = False,
     ) -> Batch:
-        """Build a batch from already consistent parts (internal: no validation)."""
+        """Build a batch from already consistent parts (internal: no validation).
+
+        ``uniform`` promises that every weight is 1 and every mask True (see :attr:`uniform_weights`).
+        """
         batch = cls.__new__(cls)
         batch._batch_size = batch_size
         batch._role_data = role_data
         batch._role_weights = role_weights
         batch._role_masks = role_masks
+        batch._uniform = uniform
         return batch
 
     # -- attributes ----------------------------------------------------------------------------------
@@ -130,6 +140,16 @@ class Batch:
     def role_data(self) -> RoleData:
         """Role -> :class:`SampleData`."""
         return self._role_data
+
+    @property
+    def uniform_weights(self) -> bool:
+        """Whether every weight is known to be 1 and every mask True (a plain batch: no padding, no scores).
+
+        True for batches built without weights or masks and for plain sampler batches; False means
+        "not known to be uniform" (the weights may still all be 1). Losses use it to skip the
+        weighting arithmetic; the result is the same either way.
+        """
+        return self._uniform
 
     @property
     def role_weights(self) -> Mapping[str, Any]:
@@ -220,7 +240,9 @@ class Batch:
         role_data = role_data if isinstance(role_data, RoleData) else RoleData(role_data)
         if role_data.roles != self.roles:
             raise InvalidArgumentError(f"New role data has roles {role_data.roles}; this batch has {self.roles}.")
-        return Batch(self._batch_size, role_data, self._role_weights, self._role_masks)
+        batch = Batch(self._batch_size, role_data, self._role_weights, self._role_masks)
+        batch._uniform = self._uniform
+        return batch
 
     def _convert(self, target: TargetFormat) -> Batch:
         return Batch._trusted(
@@ -228,6 +250,7 @@ class Batch:
             self._role_data.map(lambda item: item._convert(target)),
             {r: convert_value(w, target) for r, w in self._role_weights.items()},
             {r: convert_value(m, target) for r, m in self._role_masks.items()},
+            self._uniform,
         )
 
     def to_format(self, fmt: str) -> Batch:
@@ -274,6 +297,7 @@ class Batch:
             self._role_data.detach_tensors(),
             {r: detach_value(w) for r, w in self._role_weights.items()},
             dict(self._role_masks),
+            self._uniform,
         )
 
     @classmethod
@@ -307,7 +331,8 @@ class Batch:
         role_data = RoleData.concat([b.role_data for b in items])
         weights = {r: concat_values([b._role_weights[r] for b in items], f"role_weights[{r!r}]") for r in roles}
         masks = {r: concat_values([b._role_masks[r] for b in items], f"role_masks[{r!r}]") for r in roles}
-        return cls._trusted(sum(b.batch_size for b in items), role_data, weights, masks)
+        uniform = all(b._uniform for b in items)
+        return cls._trusted(sum(b.batch_size for b in items), role_data, weights, masks, uniform)
 
     def __repr__(self) -> str:
         return f"Batch(batch_size={self._batch_size}, roles={self.roles})"

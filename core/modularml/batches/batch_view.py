@@ -291,6 +291,7 @@ class BatchView:
         role_data: dict[str, SampleData] = {}
         weights: dict[str, Any] = {}
         masks: dict[str, Any] = {}
+        uniform = self._role_weights is None
         for role, indices in self._role_indices.items():
             if self._all_valid:
                 valid, n_valid, take = None, n, indices
@@ -317,9 +318,10 @@ class BatchView:
             role_weights = np.ones(n, dtype=np.float32) if given is None else np.array(given, dtype=np.float32)
             if n_valid != n:
                 role_weights[~valid] = 0.0
+                uniform = False
             weights[role] = convert_value(role_weights, target)
             masks[role] = convert_value(np.ones(n, dtype=bool) if valid is None else valid, target)
-        return Batch._trusted(n, RoleData(role_data), weights, masks)
+        return Batch._trusted(n, RoleData(role_data), weights, masks, uniform)
 
     def __repr__(self) -> str:
         return f"BatchView(source={self._source.label!r}, n_samples={self.n_samples}, roles={self.roles})"

@@ -198,7 +198,7 @@ class AppliedLoss:
             values[name] = value
         outputs = [values[n] for n in values if kinds[n] == "outputs"]
         reference = outputs[0] if outputs else None
-        out_dtype = _numpy_dtype(reference) if reference is not None else None
+        out_dtype = None
         for name, value in list(values.items()):
             if kinds[name] == "outputs":
                 if not impl.is_native(value):
@@ -207,6 +207,8 @@ class AppliedLoss:
                 continue
             if not impl.is_native(value):
                 array = to_numpy(value)
+                if out_dtype is None and reference is not None:
+                    out_dtype = _numpy_dtype(reference)
                 dtype = out_dtype if (out_dtype is not None and array.dtype.kind in "fiub") else None
                 value = impl.from_numpy(np.ascontiguousarray(array), dtype=dtype)
             if reference is not None:
@@ -214,11 +216,18 @@ class AppliedLoss:
             values[name] = value
         per_sample = self.loss(*values.values()) if self._positional else self.loss(**values)
         shape = tuple(per_sample.shape)
+        n = batch.batch_size
+        if len(shape) == 0:
+            return per_sample * self.weight
+        if batch.uniform_weights and n > 0:
+            # Every weight is 1 and nothing is masked: the mean of the per-sample means is the mean over
+            # all elements (every sample has as many), one reduction instead of three.
+            value = impl.mean(per_sample)
+            return value if self.weight == 1.0 else value * self.weight
         if len(shape) > 1:
             per_sample = impl.mean(per_sample, axis=tuple(range(1, len(shape))))
-        elif len(shape) == 0:
-            return per_sample * self.weight
-        n = batch.batch_size
+        if out_dtype is None and reference is not None:
+            out_dtype = _numpy_dtype(reference)
         w_dtype = out_dtype if out_dtype is not None and out_dtype.kind == "f" else np.dtype(np.float32)
 
         def as_numpy(value: Any) -> np.ndarray:

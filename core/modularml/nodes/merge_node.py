@@ -161,7 +161,9 @@ class MergeNode(ComputeNode):
         for role in first.roles:
             items = [b.role_data[role] for b in batches]
             roles[role] = self._merge_sample_data(items)
-        return Batch(first.batch_size, RoleData(roles), dict(first.role_weights), dict(first.role_masks))
+        merged = Batch(first.batch_size, RoleData(roles), dict(first.role_weights), dict(first.role_masks))
+        merged._uniform = first.uniform_weights
+        return merged
 
     def _merge_sample_data(self, items: list[SampleData]) -> SampleData:
         uuids = items[0].sample_uuids

@@ -126,7 +126,9 @@ class TorchBaseModel(BaseModel, nn.Module):
             raise InvalidArgumentError(f"{name} needs its input_shape to build: pass it to {name}() or to build().")
         if out_shape is None and self.requires_output_shape:
             raise InvalidArgumentError(f"{name} needs its output_shape to build: pass it to {name}() or to build().")
+        self.__dict__.pop("_reference_param", None)
         self._build_layers(in_shape, out_shape)
+        self.__dict__.pop("_reference_param", None)
         if self._device is not None:
             self.to(self._device)
         self._input_shape, self._output_shape = in_shape, out_shape
@@ -186,11 +188,25 @@ class TorchBaseModel(BaseModel, nn.Module):
             return self
         return self.train(mode)
 
+    def _reference_parameter(self) -> torch.Tensor | None:
+        """The first floating-point parameter (its device and dtype are the model's), cached per step loop.
+
+        The cache is dropped whenever the module is converted (``to``, ``cuda``, ``double``... all go
+        through ``_apply``) or rebuilt.
+        """
+        cached = self.__dict__.get("_reference_param", False)
+        if cached is False:
+            cached = next((p for p in self.parameters() if p.is_floating_point()), None)
+            self.__dict__["_reference_param"] = cached
+        return cached
+
+    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> TorchBaseModel:
+        self.__dict__.pop("_reference_param", None)
+        return super()._apply(fn, *args, **kwargs)
+
     def _float_dtype(self) -> torch.dtype:
-        for tensor in self.parameters():
-            if tensor.is_floating_point():
-                return tensor.dtype
-        return torch.get_default_dtype()
+        param = self._reference_parameter()
+        return param.dtype if param is not None else torch.get_default_dtype()
 
     def _prepare_input(self, x: Any, *, cast_integers: bool = True) -> torch.Tensor:
         """``x`` as a tensor on the model's device, in the model's float dtype.
@@ -200,9 +216,12 @@ class TorchBaseModel(BaseModel, nn.Module):
         """
         if not isinstance(x, torch.Tensor):
             x = get_backend("torch").from_numpy(np.asarray(x))
-        param = next(self.parameters(), None)
+        param = self._reference_parameter()
         device = param.device if param is not None else x.device
-        dtype = self._float_dtype() if (x.is_floating_point() or cast_integers) else x.dtype
+        if x.is_floating_point() or cast_integers:
+            dtype = param.dtype if param is not None else torch.get_default_dtype()
+        else:
+            dtype = x.dtype
         if x.device != device or x.dtype != dtype:
             x = x.to(device=device, dtype=dtype)
         return x

@@ -90,5 +90,6 @@ class SequentialMLP(TorchBaseModel):
             raise InvalidArgumentError(f"SequentialMLP.forward takes no keyword arguments; got {sorted(kwargs)}.")
         x = self._prepare_input(x)
         self._check_input(x)
-        out = self.layers(x.reshape(x.shape[0], -1))
-        return out.reshape(x.shape[0], *self._output_shape)
+        out = self.layers(x if x.ndim == 2 else x.reshape(x.shape[0], -1))
+        # The last Linear already gives (batch, k) for a 1-D output shape: no extra view in the autograd graph.
+        return out if len(self._output_shape) == 1 else out.reshape(x.shape[0], *self._output_shape)

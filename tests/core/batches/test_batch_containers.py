@@ -104,3 +104,17 @@ def test_batch_concat_to_format_and_outputs() -> None:
     assert joined.detach_tensors().features is joined.features
     with pytest.raises(ValueError, match="DataFrames"):
         joined.to_format("pandas")
+
+
+def test_uniform_weights_flag_is_kept_through_conversions_and_lost_with_weights() -> None:
+    plain = Batch(4, {"default": _data(4)})
+    assert plain.uniform_weights
+    assert plain.to_format("dict_numpy").uniform_weights
+    assert plain.detach_tensors().uniform_weights
+    assert plain.with_role_data(RoleData({"default": _data(4, start=1)})).uniform_weights
+    weighted = Batch(4, {"default": _data(4)}, role_weights={"default": np.ones(4, dtype=np.float32)})
+    assert not weighted.uniform_weights
+    masked = Batch(4, {"default": _data(4)}, role_masks={"default": np.array([True, True, False, True])})
+    assert not masked.uniform_weights
+    assert not Batch.concat(plain, weighted).uniform_weights
+    assert Batch.concat(plain, plain).uniform_weights

@@ -204,3 +204,10 @@ def test_stacked_cache_is_rebuilt_when_a_transformed_column_is_added(fs: Feature
     np.testing.assert_array_equal(
         fs.collection.stacked_numpy(names), np.stack([fs.collection.to_numpy(n) for n in names], axis=1)
     )
+
+
+def test_only_plain_views_gather_uniform_batches(fs: FeatureSet) -> None:
+    assert BatchView(fs, {"anchor": [2, 0, 4]}).materialize_batch().uniform_weights
+    assert not BatchView(fs, {"anchor": [2, -1, 4]}).materialize_batch().uniform_weights
+    assert not BatchView(fs, {"anchor": [2, 0, 4]}, {"anchor": [1.0, 1.0, 1.0]}).materialize_batch().uniform_weights
+    assert not BatchView(fs, {"anchor": [0, 1, 2]}).masked().materialize_batch().uniform_weights

@@ -150,3 +150,18 @@ def test_unit_weight_shortcut_equals_the_weighted_sum(node, weights, masks) -> N
     per_sample = ((outputs - targets[:, None]) ** 2).mean(axis=1)
     expected = (per_sample * (w * mask).astype(np.float32)).sum() * (2.0 / 4)
     assert float(value.data) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_uniform_batch_reduction_equals_the_explicit_unit_weight_path(node) -> None:
+    _, m = node
+    rng = np.random.default_rng(5)
+    outputs = rng.normal(size=(4, 2, 3)).astype(np.float32)
+    targets = rng.normal(size=(4, 2, 3)).astype(np.float32)
+    loss = mml.AppliedLoss(_mse(), on="m", inputs=["outputs", "targets"], weight=0.5)
+    plain = _ctx(m.node_id, outputs, targets)
+    explicit = _ctx(m.node_id, outputs, targets, weights={"default": np.ones(4, dtype=np.float32)})
+    assert plain.outputs[m.node_id].uniform_weights
+    assert not explicit.outputs[m.node_id].uniform_weights
+    expected = ((outputs - targets) ** 2).mean() * 0.5
+    for ctx in (plain, explicit):
+        assert float(loss.compute(ctx).data) == pytest.approx(float(expected), rel=1e-6)
