@@ -20,7 +20,7 @@ from modularml.backends import normalize_device, normalize_pad_width, pad_index_
 from modularml.backends.padding import PadWidth, check_pad_mode
 from modularml.errors import DeviceError, InvalidArgumentError, InvalidTypeError
 from modularml.models import BaseModel
-from modularml.utils.components import find_component, registered_components
+from modularml.utils.components import construct_optimizer, find_component, registered_components
 from modularml_torch.losses import framework_losses
 from modularml_torch.optimizers import framework_optimizers, optimizer_state_from_numpy, optimizer_state_to_numpy
 
@@ -358,19 +358,7 @@ class TorchBackend:
             InvalidArgumentError: If there are no parameters, or ``kwargs`` do not fit.
             InvalidTypeError: If ``spec`` is not callable.
         """
-        if not callable(spec):
-            raise InvalidTypeError(f"A torch optimizer is a class or a factory; got {spec!r}.")
-        params = list(parameters) if parameters is not None else []
-        if not params:
-            raise InvalidArgumentError(
-                "torch optimizers are built over the parameters they update; pass parameters= (for a model: "
-                "backend.model_parameters(model)). Got none."
-            )
-        try:
-            return spec(params, **dict(kwargs))
-        except (TypeError, ValueError) as exc:
-            name = getattr(spec, "__name__", repr(spec))
-            raise InvalidArgumentError(f"Cannot construct the optimizer {name} with {dict(kwargs)}: {exc}") from exc
+        return construct_optimizer(spec, kwargs, parameters, backend="torch")
 
     def get_optimizer_state(self, optimizer: Any) -> dict[str, Any]:
         """``optimizer.state_dict()`` with every tensor as a numpy array; see :mod:`modularml_torch.optimizers`."""

@@ -8,13 +8,14 @@ backend matches names the same way and every file restores callables under the s
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from modularml.errors import InvalidArgumentError, NotRegisteredError
+from modularml.errors import InvalidArgumentError, InvalidTypeError, NotRegisteredError
 
 __all__ = [
     "component_key",
+    "construct_optimizer",
     "find_component",
     "import_path",
     "infer_backend",
@@ -32,6 +33,43 @@ def component_key(name: str, strip_suffix: str | None = None) -> str:
     if strip_suffix and key.endswith(strip_suffix) and len(key) > len(strip_suffix):
         key = key[: -len(strip_suffix)]
     return key
+
+
+def construct_optimizer(
+    spec: Any,
+    kwargs: Mapping[str, Any],
+    parameters: Sequence[Any] | None,
+    *,
+    backend: str,
+    errors: tuple[type[Exception], ...] = (TypeError, ValueError),
+) -> Any:
+    """``spec(parameters, **kwargs)``: the optimizer construction shared by backends whose optimizers
+    take their parameters up front (``torch.optim`` style), with the same checks and messages.
+
+    Args:
+        spec: An optimizer class or a factory.
+        kwargs: Constructor keyword arguments.
+        parameters: The parameters it updates (at least one).
+        backend: The backend's name, for messages.
+        errors: Exceptions of the constructor that mean "these arguments do not fit".
+
+    Raises:
+        InvalidTypeError: If ``spec`` is not callable.
+        InvalidArgumentError: If there are no parameters, or ``kwargs`` do not fit.
+    """
+    if not callable(spec):
+        raise InvalidTypeError(f"A {backend} optimizer is a class or a factory; got {spec!r}.")
+    params = list(parameters) if parameters is not None else []
+    if not params:
+        raise InvalidArgumentError(
+            f"{backend} optimizers are built over the parameters they update; pass parameters= (for a model: "
+            "backend.model_parameters(model)). Got none."
+        )
+    try:
+        return spec(params, **dict(kwargs))
+    except errors as exc:
+        name = getattr(spec, "__name__", repr(spec))
+        raise InvalidArgumentError(f"Cannot construct the optimizer {name} with {dict(kwargs)}: {exc}") from exc
 
 
 def registered_components(kind: str, backend: str) -> dict[str, Any]:

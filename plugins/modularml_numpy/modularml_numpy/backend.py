@@ -15,7 +15,7 @@ from modularml.backends import NumpyTensorOps
 from modularml.backends.padding import PadWidth
 from modularml.errors import InvalidArgumentError, InvalidTypeError
 from modularml.models import BaseModel
-from modularml.utils.components import find_component, registered_components
+from modularml.utils.components import construct_optimizer, find_component, registered_components
 from modularml_numpy import autograd
 from modularml_numpy.autograd import Tensor, as_tensor
 
@@ -184,19 +184,7 @@ class NumpyBackend(NumpyTensorOps):
             InvalidArgumentError: If there are no parameters, or ``kwargs`` do not fit.
             InvalidTypeError: If ``spec`` is not callable.
         """
-        if not callable(spec):
-            raise InvalidTypeError(f"A numpy optimizer is a class or a factory; got {spec!r}.")
-        params = list(parameters) if parameters is not None else []
-        if not params:
-            raise InvalidArgumentError(
-                "numpy optimizers are built over the parameters they update; pass parameters= (for a model: "
-                "backend.model_parameters(model)). Got none."
-            )
-        try:
-            return spec(params, **dict(kwargs))
-        except TypeError as exc:
-            name = getattr(spec, "__name__", repr(spec))
-            raise InvalidArgumentError(f"Cannot construct the optimizer {name} with {dict(kwargs)}: {exc}") from exc
+        return construct_optimizer(spec, kwargs, parameters, backend="numpy", errors=(TypeError,))
 
     def get_optimizer_state(self, optimizer: Any) -> dict[str, Any]:
         """The optimizer's ``get_state()``: step count and buffers as numpy arrays."""
