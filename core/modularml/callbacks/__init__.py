@@ -1,5 +1,21 @@
-"""Callbacks run by phases at phase, epoch and batch boundaries."""
+"""Callbacks run by phases at phase, epoch and batch boundaries: evaluation, early stopping, metrics."""
 
 from modularml.callbacks.base import Callback, CallbackResult
+from modularml.callbacks.early_stopping import EarlyStopping, EarlyStoppingResult
+from modularml.callbacks.evaluation import Evaluation, EvaluationCallbackResult
+from modularml.callbacks.experiment_callback import ExperimentCallback
+from modularml.callbacks.metrics import EvalLossMetric, EvaluationMetric, MetricCallback, MetricResult
 
-__all__ = ["Callback", "CallbackResult"]
+__all__ = [
+    "Callback",
+    "CallbackResult",
+    "EarlyStopping",
+    "EarlyStoppingResult",
+    "EvalLossMetric",
+    "Evaluation",
+    "EvaluationCallbackResult",
+    "EvaluationMetric",
+    "ExperimentCallback",
+    "MetricCallback",
+    "MetricResult",
+]

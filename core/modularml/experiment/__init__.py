@@ -1,4 +1,4 @@
-"""Experiments: run phases against a model graph and keep their history."""
+"""Experiments: run phases and phase groups against a model graph and keep their history."""
 
 from modularml.experiment.experiment import Experiment, ExperimentRun
 

@@ -4,6 +4,7 @@ from modularml.phases.base import ExperimentPhase
 from modularml.phases.eval_phase import EvalPhase
 from modularml.phases.fit_phase import FitPhase
 from modularml.phases.input_binding import InputBinding
+from modularml.phases.phase_group import PhaseGroup
 from modularml.phases.recording import ResultRecording
 from modularml.phases.scheduling import BatchSchedulingPolicy, iter_schedule
 from modularml.phases.train_phase import TrainPhase
@@ -14,6 +15,7 @@ __all__ = [
     "ExperimentPhase",
     "FitPhase",
     "InputBinding",
+    "PhaseGroup",
     "ResultRecording",
     "TrainPhase",
     "iter_schedule",

@@ -142,16 +142,29 @@ class ExperimentPhase:
                 )
         self._callbacks.append(callback)
 
+    @staticmethod
+    def _experiment() -> Any:
+        """The Experiment of the active context, or None (callbacks receive it as ``experiment``)."""
+        return ExperimentContext.get_active().get_experiment()
+
     def _fire(
         self,
         hook: str,
         results: PhaseResults | None,
-        *args: Any,
+        exec_ctx: ExecutionContext | None = None,
+        *,
         epoch_idx: int | None = None,
         batch_idx: int | None = None,
     ) -> None:
-        for callback in self.callbacks:
-            value = getattr(callback, hook)(self, *args, results)
+        """Run ``hook`` of every callback (keyword arguments) and record what they return."""
+        callbacks = self.callbacks
+        if not callbacks:
+            return
+        kwargs: dict[str, Any] = {"experiment": self._experiment(), "phase": self, "results": results}
+        if exec_ctx is not None:
+            kwargs["exec_ctx"] = exec_ctx
+        for callback in callbacks:
+            value = getattr(callback, hook)(**kwargs)
             if value is None or results is None:
                 continue
             if not isinstance(value, CallbackResult):
@@ -168,7 +181,7 @@ class ExperimentPhase:
         except BaseException as exc:
             for callback in self.callbacks:
                 try:
-                    callback.on_exception(self, exc, results)
+                    callback.on_exception(experiment=self._experiment(), phase=self, exception=exc, results=results)
                 except Exception:  # a failing handler must not hide the original error
                     logger.exception("on_exception of %r failed", callback)
             raise

@@ -137,7 +137,7 @@ class EvalPhase(ExperimentPhase):
             size = self.batch_size or max(n, 1)
             starts = list(range(0, n, size)) or [0]
             self._fire("on_phase_start", results)
-            self._fire("on_epoch_start", results, 0, epoch_idx=0)
+            self._fire("on_epoch_start", results, ExecutionContext(self.label, epoch_idx=0, batch_idx=0), epoch_idx=0)
             total = 0.0
             with progress_bar(
                 enabled=show_eval_progress, total=len(starts), desc=self.label, leave=persist_progress, unit="batch"
@@ -158,7 +158,7 @@ class EvalPhase(ExperimentPhase):
                     bar.update(1)
             if results is not None and self.losses:
                 results._metrics.log(EVAL_LOSS, total / len(starts), 0)
-            self._fire("on_epoch_end", results, 0, epoch_idx=0)
+            self._fire("on_epoch_end", results, ctx, epoch_idx=0)  # the last chunk (there is at least one)
             self._fire("on_phase_end", results)
 
     def new_results(self) -> EvalResults:

@@ -13,8 +13,11 @@ class ResultRecording(Enum):
     """Controls which execution contexts are retained in TrainResults.
 
     - ``ALL``: every batch of every epoch (default).
-    - ``LAST``: only the final epoch's contexts.
+    - ``LAST``: only the final epoch's contexts. When an ``EarlyStopping`` callback with
+      ``restore_best=True`` is active, "last" is the best epoch (the weights the phase ends with).
     - ``NONE``: no contexts; scalar metrics (``train_loss``, ``val_loss``) are still logged.
+
+    Evaluation callbacks follow the same rule for the contexts of their evaluations.
     """
 
     ALL = "all"

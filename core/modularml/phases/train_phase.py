@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from modularml.batches import BatchView, ExecutionContext
 from modularml.callbacks.base import Callback
+from modularml.callbacks.early_stopping import EarlyStopping
 from modularml.errors import InvalidArgumentError, InvalidTypeError
 from modularml.losses.applied_loss import AppliedLoss
 from modularml.phases.base import ExperimentPhase, _loss_value, progress_bar
@@ -208,6 +209,7 @@ class TrainPhase(ExperimentPhase):
         with self._guard(results):
             executions = self._build_sampler_executions(show_progress=show_sampler_progress)
             self._fire("on_phase_start", results)
+            last_epoch = 0
             with progress_bar(
                 enabled=show_training_progress,
                 total=self.n_epochs,
@@ -216,6 +218,7 @@ class TrainPhase(ExperimentPhase):
                 unit="epoch",
             ) as epoch_bar:
                 for epoch in range(self.n_epochs):
+                    last_epoch = epoch
                     yield from self._iter_epoch(
                         epoch, executions, results, show_training_progress, persist_progress or persist_epoch_progress
                     )
@@ -225,6 +228,29 @@ class TrainPhase(ExperimentPhase):
                     if self._stop_requested:
                         break
             self._fire("on_phase_end", results)
+            if results is not None:
+                kept = self._retained_epochs(last_epoch, final=True)
+                if kept is not None:
+                    results._retain_epochs(kept)
+
+    def _retained_epochs(self, epoch: int, *, final: bool = False) -> set[int] | None:
+        """Epochs whose contexts the results keep after ``epoch`` (None: all), as :attr:`result_recording` says.
+
+        With ``"last"`` and an :class:`EarlyStopping` that restores the best weights, the best
+        epoch's contexts are kept as well (at the end of the phase: only those, if known).
+        """
+        if self.result_recording is ResultRecording.ALL:
+            return None
+        if self.result_recording is ResultRecording.NONE:
+            return set()
+        best = {
+            cb.best_epoch
+            for cb in self._callbacks
+            if isinstance(cb, EarlyStopping) and cb.restore_best and cb.best_epoch is not None
+        }
+        if final and best:
+            return best
+        return {epoch} | best
 
     def _iter_epoch(
         self,
@@ -234,7 +260,8 @@ class TrainPhase(ExperimentPhase):
         show: bool,
         leave: bool,
     ) -> Iterator[ExecutionContext]:
-        self._fire("on_epoch_start", results, epoch, epoch_idx=epoch)
+        ctx = ExecutionContext(self.label, epoch_idx=epoch, batch_idx=0)
+        self._fire("on_epoch_start", results, ctx, epoch_idx=epoch)
         epoch_batches = [execution.batches(epoch) for execution in executions]
         counts = [min(len(v) for v in batches.values()) for batches in epoch_batches]
         steps = list(iter_schedule(self.batch_schedule, counts))
@@ -264,9 +291,10 @@ class TrainPhase(ExperimentPhase):
                 bar.update(1)
         if results is not None:
             results._metrics.log(TRAIN_LOSS, total / max(len(steps), 1), epoch)
-            if self.result_recording is ResultRecording.LAST:
-                results._keep_only_epoch(epoch)
-        self._fire("on_epoch_end", results, epoch, epoch_idx=epoch)
+            kept = self._retained_epochs(epoch)
+            if kept is not None:
+                results._retain_epochs(kept)
+        self._fire("on_epoch_end", results, ctx, epoch_idx=epoch)  # ctx: the epoch's last step
 
     @staticmethod
     def _postfix(results: TrainResults | None, epoch: int, val_loss_metric: str) -> dict[str, str]:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from modularml.errors import InvalidArgumentError, InvalidTypeError, NotRegisteredError
+from modularml.results.axis_series import AxisSeries
 
 __all__ = ["MetricEntry", "MetricStore"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MetricEntry:
     """One logged value.
 
@@ -107,6 +108,29 @@ class MetricStore:
     def epoch_indices(self) -> list[int]:
         """Sorted epochs with any logged value."""
         return sorted({key[1] for key in self._entries})
+
+    @property
+    def batch_indices(self) -> list[int]:
+        """Sorted batch indices with any batch-level value."""
+        return sorted({key[2] for key in self._entries if key[2] is not None})
+
+    def series(self, name: str, *, level: Literal["epoch", "batch"] = "epoch") -> AxisSeries:
+        """The values of ``name`` as an AxisSeries.
+
+        Args:
+            name: The metric.
+            level: ``"epoch"``: epoch-level values, axis ``("epoch",)``; ``"batch"``: batch-level
+                values, axes ``("epoch", "batch")``.
+
+        Raises:
+            KeyError: If no metric ``name`` was logged.
+            ValueError: For an unknown level.
+        """
+        if level == "epoch":
+            return AxisSeries(("epoch",), {(e,): v for e, v in self.epoch_values(name).items()}, name=name)
+        if level == "batch":
+            return AxisSeries(("epoch", "batch"), self.batch_values(name), name=name)
+        raise InvalidArgumentError(f"level is 'epoch' or 'batch'; got {level!r}.")
 
     def _require(self, name: str) -> None:
         if not any(key[0] == name for key in self._entries):

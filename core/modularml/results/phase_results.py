@@ -14,6 +14,7 @@ from modularml.context import ExperimentContext
 from modularml.data.references import FeatureSetReference
 from modularml.data.schema import parse_column_name
 from modularml.errors import InvalidArgumentError, InvalidTypeError, NotRegisteredError
+from modularml.results.axis_series import AxisSeries
 from modularml.results.metric_store import MetricStore
 
 if TYPE_CHECKING:
@@ -86,8 +87,16 @@ class PhaseResults:
             raise InvalidTypeError(f"Expected a CallbackResult; got {type(result).__name__}.")
         self._callbacks.append(result)
 
-    def _keep_only_epoch(self, epoch_idx: int) -> None:
-        self._execution = [c for c in self._execution if c.epoch_idx == epoch_idx]
+    def _retain_epochs(self, epochs: set[int]) -> None:
+        """Drop the recorded contexts of every epoch not in ``epochs``, also inside callback results.
+
+        Callback results whose value is a PhaseResults (evaluations run during training) lose
+        their contexts when their epoch is not kept; their metrics stay.
+        """
+        self._execution = [c for c in self._execution if c.epoch_idx in epochs]
+        for result in self._callbacks:
+            if isinstance(result.value, PhaseResults) and result.epoch_idx not in epochs and result.value._execution:
+                result.value._execution = []
 
     # ------------------------------------------------------------------ raw access
     def execution_contexts(self, *, epoch: int | None = None, batch: int | None = None) -> list[ExecutionContext]:
@@ -113,17 +122,17 @@ class PhaseResults:
 
     @property
     def batch_indices(self) -> list[int]:
-        """Sorted batch indices of the recorded contexts."""
-        return sorted({c.batch_idx for c in self._execution})
+        """Sorted batch indices of the recorded contexts or batch-level metrics."""
+        return sorted({c.batch_idx for c in self._execution} | set(self._metrics.batch_indices))
 
     @property
     def n_epochs(self) -> int:
-        """Number of epochs recorded."""
+        """Number of epochs recorded (with contexts or metrics)."""
         return len(self.epoch_indices)
 
     @property
     def n_batches(self) -> int:
-        """Number of distinct batch indices recorded."""
+        """Number of distinct batch indices recorded (batches per epoch, for a phase with equal epochs)."""
         return len(self.batch_indices)
 
     # ------------------------------------------------------------------ queries
@@ -145,17 +154,65 @@ class PhaseResults:
             )
         return graph_node, found
 
-    def batches(self, node: Any, *, epoch: int | None = None, batch: int | None = None) -> list[Batch]:
-        """The output Batch of ``node`` in every recorded step (of one epoch/batch if given)."""
+    def batches(self, node: Any, *, epoch: int | None = None, batch: int | None = None) -> AxisSeries:
+        """The output Batch of ``node`` in every recorded step (of one epoch/batch if given).
+
+        Returns:
+            AxisSeries: Axes ``("epoch", "batch")``; iterating it yields the batches in execution order.
+
+        Raises:
+            ValueError: If the results hold no execution contexts.
+            KeyError: If ``node`` produced no recorded output.
+        """
         graph_node, contexts = self._contexts_for(node, epoch, batch)
-        return [c.outputs[graph_node.node_id] for c in contexts]
+        return AxisSeries(
+            ("epoch", "batch"),
+            {(c.epoch_idx, c.batch_idx): c.outputs[graph_node.node_id] for c in contexts},
+            name=f"batches of {graph_node.label}",
+        )
 
     def stacked_batches(
         self, node: Any, *, fmt: str | None = None, epoch: int | None = None, batch: int | None = None
     ) -> Batch:
         """All output batches of ``node``, concatenated into one Batch (converted to ``fmt`` if given)."""
-        stacked = Batch.concat(self.batches(node, epoch=epoch, batch=batch))
+        stacked = Batch.concat(self.batches(node, epoch=epoch, batch=batch).values)
         return stacked if fmt is None else stacked.to_format(fmt)
+
+    def tensors(
+        self,
+        node: Any,
+        domain: Domain,
+        *,
+        role: str = "default",
+        fmt: str | None = None,
+        unscale: bool = False,
+        epoch: int | None = None,
+        batch: int | None = None,
+    ) -> AxisSeries:
+        """The ``domain`` values of ``node`` (one role) in every recorded step, not concatenated.
+
+        Arguments are those of :meth:`stacked_tensors`. ``tensors(...).collapse("batch", "concat")``
+        joins the steps of each epoch.
+
+        Returns:
+            AxisSeries: Axes ``("epoch", "batch")``, one tensor per step.
+
+        Raises:
+            ValueError: For an unknown domain, or ``unscale`` with another domain.
+        """
+        if domain not in _DOMAINS:
+            raise InvalidArgumentError(f"domain is one of {list(_DOMAINS)}; got {domain!r}.")
+        if unscale and domain not in ("outputs", "targets"):
+            raise InvalidArgumentError(f"unscale=True applies to 'outputs' and 'targets', not {domain!r}.")
+        graph_node = _graph_node(node)
+        data = {}
+        for key, b in self.batches(graph_node, epoch=epoch, batch=batch).items():
+            data_role = b.get_role(role)
+            value = getattr(data_role, domain)
+            if unscale:
+                value = self._unscale(graph_node, to_numpy(value), data_role.sample_uuids)
+            data[key] = value if fmt is None else convert_value(value, resolve_format(fmt))
+        return AxisSeries(("epoch", "batch"), data, name=f"{domain} of {graph_node.label}")
 
     def stacked_tensors(
         self,
@@ -186,15 +243,12 @@ class PhaseResults:
         if domain not in _DOMAINS:
             raise InvalidArgumentError(f"domain is one of {list(_DOMAINS)}; got {domain!r}.")
         graph_node = _graph_node(node)
-        values = [b.get_role(role).__getattribute__(domain) for b in self.batches(graph_node, epoch=epoch, batch=batch)]
-        value = concat_values(values, f"{domain} of node {graph_node.label!r}")
+        if unscale and domain not in ("outputs", "targets"):
+            raise InvalidArgumentError(f"unscale=True applies to 'outputs' and 'targets', not {domain!r}.")
+        roles = [b.get_role(role) for b in self.batches(graph_node, epoch=epoch, batch=batch)]
+        value = concat_values([getattr(r, domain) for r in roles], f"{domain} of node {graph_node.label!r}")
         if unscale:
-            if domain not in ("outputs", "targets"):
-                raise InvalidArgumentError(f"unscale=True applies to 'outputs' and 'targets', not {domain!r}.")
-            uuids = concat_values(
-                [b.get_role(role).sample_uuids for b in self.batches(graph_node, epoch=epoch, batch=batch)],
-                "sample_uuids",
-            )
+            uuids = concat_values([r.sample_uuids for r in roles], "sample_uuids")
             value = self._unscale(graph_node, to_numpy(value), uuids)
         return value if fmt is None else convert_value(value, resolve_format(fmt))
 
@@ -223,16 +277,23 @@ class PhaseResults:
         ids = None if uuids is None else to_numpy(uuids)
         return fs.unscale_data_for_cols(data=data, domain="targets", columns=keys, sample_uuids=ids)
 
-    def losses(self, node: Any, *, epoch: int | None = None) -> dict[str, list[float]]:
-        """Per-step values of every loss on ``node``: loss label -> values in execution order."""
+    def losses(self, node: Any, *, epoch: int | None = None, batch: int | None = None) -> AxisSeries:
+        """Per-step values of every loss on ``node``.
+
+        Returns:
+            AxisSeries: Axes ``("loss", "epoch", "batch")`` (loss label, epoch, batch) -> float.
+            ``losses(node).where(loss="mse").collapse("batch", "mean")`` gives epoch means.
+        """
         graph_node = _graph_node(node)
         labels = [label for label, nid in self._loss_nodes.items() if nid == graph_node.node_id]
-        out: dict[str, list[float]] = {label: [] for label in labels}
-        for ctx in self.execution_contexts(epoch=epoch):
+        data = {}
+        for ctx in self.execution_contexts(epoch=epoch, batch=batch):
             for label in labels:
                 if label in ctx.losses:
-                    out[label].append(float(to_numpy(ctx.losses[label]).astype(np.float64).sum()))
-        return out
+                    data[(label, ctx.epoch_idx, ctx.batch_idx)] = float(
+                        to_numpy(ctx.losses[label]).astype(np.float64).sum()
+                    )
+        return AxisSeries(("loss", "epoch", "batch"), data, name=f"losses of {graph_node.label}")
 
     def aggregated_losses(
         self, node: Any, *, reducer: Literal["mean", "sum"] = "mean", epoch: int | None = None
@@ -244,14 +305,14 @@ class PhaseResults:
         """
         if reducer not in ("mean", "sum"):
             raise InvalidArgumentError(f"reducer is 'mean' or 'sum'; got {reducer!r}.")
-        per_step = {k: v for k, v in self.losses(node, epoch=epoch).items() if v}
-        if not per_step:
+        steps = self.losses(node, epoch=epoch)
+        if not len(steps):
             raise InvalidArgumentError(
                 f"Results {self.label!r} hold no recorded loss on node {_graph_node(node).label!r}; losses are "
                 f"recorded for nodes {sorted(set(self._loss_nodes.values()))}."
             )
         reduce = np.mean if reducer == "mean" else np.sum
-        return {label: float(reduce(values)) for label, values in per_step.items()}
+        return {label: float(reduce(steps.where(loss=label).values)) for label in steps.axes_values("loss")}
 
     def source_views(
         self, node: Any, *, role: str = "default", epoch: int | None = None, batch: int | None = None
@@ -266,7 +327,7 @@ class PhaseResults:
         """
         graph_node = _graph_node(node)
         uuid_parts = []
-        for b in self.batches(graph_node, epoch=epoch, batch=batch):
+        for b in self.batches(graph_node, epoch=epoch, batch=batch).values:
             mask = to_numpy(b.get_role_mask(role)).astype(bool)
             uuid_parts.append(to_numpy(b.get_role(role).sample_uuids)[mask])
         used = np.unique(np.concatenate(uuid_parts).astype(str)) if uuid_parts else np.array([], dtype=str)

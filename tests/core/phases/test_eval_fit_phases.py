@@ -92,3 +92,67 @@ def test_phases_refuse_bindings_to_nodes_that_are_no_longer_heads(linear_setup) 
     tail = mml.ModelNode("tail", LinearModel(output_shape=(1,)), s.head)
     with pytest.raises(ValueError, match="not a head node"):
         InputBinding.for_evaluation(node=tail)
+
+
+class _HookLog(mml.Callback):
+    """Records (hook, experiment, epoch, batch, has outputs) for every hook."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple] = []
+
+    def _log(self, hook, experiment, exec_ctx=None):
+        where = (
+            (None, None, None) if exec_ctx is None else (exec_ctx.epoch_idx, exec_ctx.batch_idx, bool(exec_ctx.outputs))
+        )
+        self.calls.append((hook, experiment, *where))
+
+    def on_phase_start(self, *, experiment, phase, results=None):
+        self._log("phase_start", experiment)
+
+    def on_epoch_start(self, *, experiment, phase, exec_ctx, results=None):
+        self._log("epoch_start", experiment, exec_ctx)
+
+    def on_batch_end(self, *, experiment, phase, exec_ctx, results=None):
+        self._log("batch_end", experiment, exec_ctx)
+
+    def on_epoch_end(self, *, experiment, phase, exec_ctx, results=None):
+        self._log("epoch_end", experiment, exec_ctx)
+        return {"rows": sum(b.batch_size for b in exec_ctx.outputs.values())}
+
+    def on_phase_end(self, *, experiment, phase, results=None):
+        self._log("phase_end", experiment)
+
+
+def test_eval_phase_hooks_get_keyword_arguments_and_the_experiment(linear_setup) -> None:
+    s = linear_setup()
+    log = _HookLog()
+    results = EvalPhase.from_split("val", split="val", losses=[s.loss], batch_size=6, callbacks=[log]).execute()
+    assert log.calls == [
+        ("phase_start", None, None, None, None),
+        ("epoch_start", None, 0, 0, False),  # an empty context of the epoch
+        ("batch_end", None, 0, 0, True),
+        ("batch_end", None, 0, 1, True),
+        ("batch_end", None, 0, 2, True),
+        ("epoch_end", None, 0, 2, True),  # the epoch's last chunk
+        ("phase_end", None, None, None, None),
+    ]
+    wrapped = results.callbacks(kind="callback")
+    assert [(r.label, r.epoch_idx, r.batch_idx, r.value) for r in wrapped] == [("_HookLog", 0, None, {"rows": 4})]
+    log.calls.clear()
+    experiment = mml.Experiment.from_active_context("exp")
+    experiment.run_phase(EvalPhase.from_split("val2", split="val", callbacks=[log]))
+    assert {call[1] for call in log.calls} == {experiment}
+
+
+def test_fit_phase_hooks_see_the_single_context(regression_fs, mean_fit_model_cls) -> None:
+    fs = regression_fs()
+    node = mml.ModelNode("mean", mean_fit_model_cls(), fs)
+    mml.ModelGraph([node])
+    log = _HookLog()
+    FitPhase("fit", input_sources=[InputBinding.for_evaluation(node=node)], callbacks=[log]).execute()
+    assert log.calls == [
+        ("phase_start", None, None, None, None),
+        ("batch_end", None, 0, 0, True),
+        ("phase_end", None, None, None, None),
+    ]

@@ -171,29 +171,31 @@ class _Recorder(Callback):
         self.events: list[tuple] = []
         self.stop_at = stop_at
 
-    def on_phase_start(self, phase, results):
+    def on_phase_start(self, *, experiment, phase, results=None):
         self.events.append(("phase_start",))
 
-    def on_epoch_start(self, phase, epoch_idx, results):
-        self.events.append(("epoch_start", epoch_idx))
+    def on_epoch_start(self, *, experiment, phase, exec_ctx, results=None):
+        self.events.append(("epoch_start", exec_ctx.epoch_idx))
 
-    def on_batch_start(self, phase, ctx, results):
-        self.events.append(("batch_start", ctx.epoch_idx, ctx.batch_idx))
+    def on_batch_start(self, *, experiment, phase, exec_ctx, results=None):
+        self.events.append(("batch_start", exec_ctx.epoch_idx, exec_ctx.batch_idx))
 
-    def on_batch_end(self, phase, ctx, results):
-        assert ctx.losses  # the graph has run
-        self.events.append(("batch_end", ctx.epoch_idx, ctx.batch_idx))
+    def on_batch_end(self, *, experiment, phase, exec_ctx, results=None):
+        assert exec_ctx.losses  # the graph has run
+        self.events.append(("batch_end", exec_ctx.epoch_idx, exec_ctx.batch_idx))
 
-    def on_epoch_end(self, phase, epoch_idx, results):
+    def on_epoch_end(self, *, experiment, phase, exec_ctx, results=None):
+        epoch_idx = exec_ctx.epoch_idx
+        assert exec_ctx.losses  # the epoch's last step
         self.events.append(("epoch_end", epoch_idx))
         if self.stop_at == epoch_idx:
             phase.request_stop()
         return CallbackResult("probe", self.label, epoch_idx, None, epoch_idx * 10)
 
-    def on_phase_end(self, phase, results):
+    def on_phase_end(self, *, experiment, phase, results=None):
         self.events.append(("phase_end",))
 
-    def on_exception(self, phase, exception, results):
+    def on_exception(self, *, experiment, phase, exception, results=None):
         self.events.append(("exception", type(exception).__name__))
 
 

@@ -5,6 +5,7 @@ import pytest
 
 import modularml as mml
 from modularml.batches import Batch
+from modularml.batches.tensors import to_numpy
 from modularml.phases import EvalPhase, InputBinding, TrainPhase
 from modularml.results import EvalResults, PhaseResults, TrainResults
 from modularml_numpy.models import LinearModel
@@ -58,7 +59,7 @@ def test_source_views_return_exactly_the_samples_used(linear_setup) -> None:
     assert set(used) <= set(s.fs["train"].get_sample_uuids().tolist())
     first = results.source_view(s.head, epoch=0, batch=0)
     np.testing.assert_array_equal(
-        np.sort(first.get_sample_uuids()), np.sort(results.batches(s.head, epoch=0, batch=0)[0].sample_uuids)
+        np.sort(first.get_sample_uuids()), np.sort(results.batches(s.head, epoch=0, batch=0).one().sample_uuids)
     )
     evaluation = EvalPhase.from_split("val", split="val").execute()
     np.testing.assert_array_equal(np.sort(evaluation.source_view(s.head).indices), np.sort(s.fs["val"].indices))
@@ -85,8 +86,13 @@ def test_stacked_batches_and_aggregated_losses(linear_setup) -> None:
     assert isinstance(stacked, Batch)
     assert stacked.batch_size == 16
     assert isinstance(results.stacked_batches(s.head, fmt="np").outputs, np.ndarray)
-    per_step = results.losses(s.head)[s.loss.label]
+    losses = results.losses(s.head)
+    assert losses.axes == ("loss", "epoch", "batch")
+    assert losses.keys() == [(s.loss.label, 0, b) for b in range(4)]
+    per_step = losses.select(loss=s.loss.label, epoch=0).values
     assert len(per_step) == 4
+    contexts = results.execution_contexts()
+    assert per_step == pytest.approx([float(to_numpy(c.losses[s.loss.label]).sum()) for c in contexts])
     assert results.aggregated_losses(s.head) == {s.loss.label: pytest.approx(np.mean(per_step))}
     assert results.aggregated_losses(s.head, reducer="sum") == {s.loss.label: pytest.approx(np.sum(per_step))}
     with pytest.raises(ValueError, match="reducer"):
