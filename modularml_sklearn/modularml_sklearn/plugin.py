@@ -1,7 +1,7 @@
 """Entry-point module of the scikit-learn backend. Imports nothing from scikit-learn.
 
-Scalers are registered as import paths, so scikit-learn is imported only when one is used
-(``mml.Scaler("StandardScaler")``), not when ModularML builds its registries.
+Scalers and models are registered as import paths, so scikit-learn is imported only when one is
+used (``mml.Scaler("StandardScaler")``), not when ModularML builds its registries.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ SCALERS: tuple[str, ...] = (
     "PowerTransformer",
 )
 
+#: The models of this backend, by name (in ``modularml_sklearn.models``).
+MODELS: tuple[str, ...] = ("ScikitModelWrapper",)
+
 
 @hookimpl
 def register_backends(register: BackendRegistrar) -> None:
@@ -35,3 +38,9 @@ def register_backends(register: BackendRegistrar) -> None:
 def register_scalers(register: Registrar) -> None:
     for name in SCALERS:
         register(name, f"sklearn.preprocessing:{name}")
+
+
+@hookimpl
+def register_models(register: Registrar) -> None:
+    for name in MODELS:
+        register(name, f"modularml_sklearn.models:{name}", backend="scikit")
