@@ -3,7 +3,9 @@
 It lists the installed plugins, builds a FeatureSet from the shipped synthetic dataset, splits
 it by cell (whole cells per split), and sends the training features through every installed
 backend's tensor operations (numpy -> native tensor -> pad, concat, mean -> numpy), checking the
-result against numpy. Later releases grow it into a full experiment.
+result against numpy. With torch installed it then trains an MLP in a ModelGraph, running a
+TrainPhase and an EvalPhase through an ``mml.Experiment``. Everything runs in its own
+ExperimentContext.
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ def round_trip(backend: mml.Backend, batch: np.ndarray) -> np.ndarray:
 
 
 def main() -> int:
+    """Run the example in a fresh ExperimentContext; return the process exit status (0: every check passed)."""
+    with mml.ExperimentContext(registration_policy="error").activate():
+        return run_checks()
+
+
+def run_checks() -> int:
+    """Build, split, scale and sample the dataset, check the backends, then train (with torch installed)."""
     print(f"ModularML {mml.__version__}\n\nInstalled plugins:")
     print(format_plugins(mml.get_plugin_manager().plugins()))
 
@@ -87,12 +96,13 @@ def train_torch_model(fs: mml.FeatureSet, sampler: mml.SimpleSampler, epochs: in
     from modularml_torch import SequentialMLP
 
     mml.get_backend("torch").seed(0)
+    experiment = mml.Experiment.from_active_context("quickstart")
     node = mml.ModelNode("soh_mlp", SequentialMLP(output_shape=(1,), hidden_dim=64), fs)
     mml.ModelGraph([node], optimizer=mml.Optimizer("adam", opt_kwargs={"lr": 3e-3}, backend="torch"))
     loss = mml.AppliedLoss(mml.Loss("mse", backend="torch"), on=node, inputs=["outputs", "targets"])
     train = TrainPhase.from_split("train", split="train", sampler=sampler, losses=[loss], n_epochs=epochs)
-    train.execute(show_sampler_progress=False, show_training_progress=False)
-    results = EvalPhase.from_split("validate", split="val", losses=[loss]).execute()
+    experiment.run_phase(train, show_sampler_progress=False, show_training_progress=False)
+    results = experiment.run_phase(EvalPhase.from_split("validate", split="val", losses=[loss]))
     predicted = np.asarray(results.stacked_tensors(node, "outputs", fmt="numpy", unscale=True)).reshape(-1)
     true = fs["val"].get_targets("numpy", rep="raw")
     rmse = float(np.sqrt(np.mean((predicted - true) ** 2)))
