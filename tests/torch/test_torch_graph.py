@@ -120,3 +120,19 @@ def test_evaluation_and_frozen_nodes_run_in_inference_mode() -> None:
     np.testing.assert_array_equal(first, second)  # dropout is off in evaluation
     _train(graph, fs, node, loss, 1)
     assert node.model.training
+
+
+def test_a_torch_node_gathers_its_sampler_batch_straight_into_torch_tensors() -> None:
+    import torch
+
+    fs = _regression_fs(16)
+    node = mml.ModelNode("mlp", SequentialMLP(output_shape=(1,)), fs)
+    ctx = ExecutionContext("eval", inputs={(node.node_id, fs.reference()): BatchView(fs, np.arange(8))})
+    [(batch, source)] = node.gather_inputs(ctx, detach=True)
+    assert source is None
+    assert isinstance(batch.features, torch.Tensor)
+    assert isinstance(batch.get_role_weights("default"), torch.Tensor)
+    np.testing.assert_array_equal(batch.features.numpy(), fs.get_features("numpy")[:8])
+    assert batch.to_backend("torch") is batch  # no second conversion before the model
+    out = node.forward(batch)
+    assert tuple(out.outputs.shape) == (8, 1)

@@ -44,7 +44,7 @@ class Batch:
             roles the batch does not have.
     """
 
-    __slots__ = ("_batch_size", "_role_data", "_role_masks", "_role_weights", "_uniform")
+    __slots__ = ("_batch_size", "_format", "_role_data", "_role_masks", "_role_weights", "_uniform")
 
     def __init__(
         self,
@@ -89,6 +89,7 @@ class Batch:
         self._role_weights = weights
         self._role_masks = masks
         self._uniform = role_weights is None and role_masks is None
+        self._format: TargetFormat | None = None
 
     @staticmethod
     def _per_role(values: Mapping[str, Any] | None, roles: list[str], what: str) -> dict[str, Any]:
@@ -109,10 +110,12 @@ class Batch:
         role_weights: dict[str, Any],
         role_masks: dict[str, Any],
         uniform: bool = False,
+        fmt: TargetFormat | None = None,
     ) -> Batch:
         """Build a batch from already consistent parts (internal: no validation).
 
-        ``uniform`` promises that every weight is 1 and every mask True (see :attr:`uniform_weights`).
+        ``uniform`` promises that every weight is 1 and every mask True (see :attr:`uniform_weights`);
+        ``fmt`` that every tensor is already in that format (converting to it is then free).
         """
         batch = cls.__new__(cls)
         batch._batch_size = batch_size
@@ -120,6 +123,7 @@ class Batch:
         batch._role_weights = role_weights
         batch._role_masks = role_masks
         batch._uniform = uniform
+        batch._format = fmt
         return batch
 
     # -- attributes ----------------------------------------------------------------------------------
@@ -245,12 +249,15 @@ class Batch:
         return batch
 
     def _convert(self, target: TargetFormat) -> Batch:
+        if target == self._format:  # everything is in this format already (a second conversion per step)
+            return self
         return Batch._trusted(
             self._batch_size,
             self._role_data.map(lambda item: item._convert(target)),
             {r: convert_value(w, target) for r, w in self._role_weights.items()},
             {r: convert_value(m, target) for r, m in self._role_masks.items()},
             self._uniform,
+            target,
         )
 
     def to_format(self, fmt: str) -> Batch:
@@ -298,6 +305,7 @@ class Batch:
             {r: detach_value(w) for r, w in self._role_weights.items()},
             dict(self._role_masks),
             self._uniform,
+            self._format,
         )
 
     @classmethod

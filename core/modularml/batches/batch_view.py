@@ -321,7 +321,7 @@ class BatchView:
                 uniform = False
             weights[role] = convert_value(role_weights, target)
             masks[role] = convert_value(np.ones(n, dtype=bool) if valid is None else valid, target)
-        return Batch._trusted(n, RoleData(role_data), weights, masks, uniform)
+        return Batch._trusted(n, RoleData(role_data), weights, masks, uniform, target)
 
     def __repr__(self) -> str:
         return f"BatchView(source={self._source.label!r}, n_samples={self.n_samples}, roles={self.roles})"

@@ -74,6 +74,8 @@ def resolve_format(fmt: Any, *, device: str | None = None) -> TargetFormat:
         InvalidArgumentError: For ``"pandas"`` (a batch holds arrays) or an unknown name; the
             message lists the formats available here.
     """
+    if isinstance(fmt, TargetFormat) and device is None:
+        return fmt
     key = _format_name(fmt)
     if device is None:
         known = _NUMPY_TARGETS.get(key)

@@ -109,8 +109,17 @@ class GraphNode(ExperimentNode):
         node = ref.resolve(ctx)
         return getattr(node, "output_backend", None)
 
+    @property
+    def _gather_format(self) -> Any:
+        """The format BatchView inputs are gathered in (numpy; a model node gathers in its backend's)."""
+        return "numpy"
+
     def _input_from(self, ctx: ExecutionContext, ref: UpstreamRef) -> Batch:
-        """The batch ``ref`` gives this node in step ``ctx`` (a BatchView input is gathered as numpy)."""
+        """The batch ``ref`` gives this node in step ``ctx`` (BatchView inputs gathered in :attr:`_gather_format`)."""
+        return self._resolve_input(ctx, ref)[0]
+
+    def _resolve_input(self, ctx: ExecutionContext, ref: UpstreamRef) -> tuple[Batch, bool]:
+        """:meth:`_input_from`, and whether the batch was gathered just now from a BatchView (no autograd history)."""
         if isinstance(ref, FeatureSetReference):
             value = ctx.inputs.get((self.node_id, ref))
             if value is None:
@@ -126,10 +135,10 @@ class GraphNode(ExperimentNode):
                     )
                 value = found[0]
             if isinstance(value, BatchView):
-                value = value.materialize_batch("numpy", columns=ref.columns or None)
-            return value
+                return value.materialize_batch(self._gather_format, columns=ref.columns or None), True
+            return value, False
         try:
-            return ctx.outputs[ref.node_id]
+            return ctx.outputs[ref.node_id], False
         except KeyError:
             raise NotRegisteredError(
                 f"Node {self.label!r} needs the output of {ref.node_label!r}, which has not run in this step."
@@ -139,8 +148,8 @@ class GraphNode(ExperimentNode):
         """The input batches of this node in ``ctx`` with the backend each came from."""
         out = []
         for ref in self._upstream_refs:
-            batch = self._input_from(ctx, ref)
-            if detach and not _numpy_only(batch):
+            batch, fresh = self._resolve_input(ctx, ref)
+            if detach and not fresh and not _numpy_only(batch):
                 batch = batch.detach_tensors()
             out.append((batch, self._upstream_backend(ref)))
         return out

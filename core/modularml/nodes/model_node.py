@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from modularml.backends.backend import Backend, get_backend
 from modularml.batches import Batch, ExecutionContext, RoleData, SampleData
+from modularml.batches.tensors import backend_format
 from modularml.errors import InvalidArgumentError, InvalidTypeError, OptimizerNotSetError
 from modularml.models.base import BaseModel, normalize_shape
 from modularml.nodes.graph_node import ComputeNode, convert_batch
@@ -120,6 +121,16 @@ class ModelNode(ComputeNode):
         return str(self._model.backend)
 
     @property
+    def _gather_format(self) -> Any:
+        """This node's backend format: BatchView inputs are gathered straight into its tensors."""
+        backend = self.output_backend
+        cached = self.__dict__.get("_gather_format_cache")
+        if cached is None or cached[0] != backend:
+            cached = (backend, backend_format(backend))
+            self.__dict__["_gather_format_cache"] = cached
+        return cached[1]
+
+    @property
     def is_built(self) -> bool:
         """Whether the model has been built."""
         return self._model.is_built
@@ -211,12 +222,18 @@ class ModelNode(ComputeNode):
     def forward_single(self, x: Batch | RoleData | SampleData, **kwargs: Any) -> Batch | RoleData | SampleData:
         """Performs a forward pass through the model; the output type matches the input."""
         if isinstance(x, Batch):
-            return x.with_role_data(self.forward_single(x.role_data, **kwargs))
+            # Converted once (free when gathered in this backend), then each role straight to the model.
+            converted = x._convert(self._gather_format)
+            out = RoleData({role: self._forward_data(data, kwargs) for role, data in converted.role_data.items()})
+            return converted.with_role_data(out)
         if isinstance(x, RoleData):
             return x.map(lambda data: self.forward_single(data, **kwargs))
         if not isinstance(x, SampleData):
             raise InvalidTypeError(f"ModelNode.forward takes a Batch, RoleData or SampleData; got {type(x).__name__}.")
-        data = x.to_backend(self.backend)
+        return self._forward_data(x.to_backend(self.backend), kwargs)
+
+    def _forward_data(self, data: SampleData, kwargs: dict[str, Any]) -> SampleData:
+        """Forward the features of ``data`` (already in this node's backend); outputs become the next features."""
         if data.features is None:
             raise InvalidArgumentError(f"ModelNode {self.label!r} got a batch without features.")
         if isinstance(data.features, dict):

@@ -118,3 +118,17 @@ def test_uniform_weights_flag_is_kept_through_conversions_and_lost_with_weights(
     assert not masked.uniform_weights
     assert not Batch.concat(plain, weighted).uniform_weights
     assert Batch.concat(plain, plain).uniform_weights
+
+
+def test_a_batch_already_in_a_format_converts_to_it_for_free() -> None:
+    plain = Batch(4, {"default": _data(4)})
+    once = plain.to_format("dict_numpy")
+    assert once is not plain
+    assert once.to_format("dict_numpy") is once  # every tensor is in that format already
+    assert once.detach_tensors().to_format("dict_numpy") is not once  # a new batch, still known to be converted
+    again = once.detach_tensors()
+    assert again.to_format("dict_numpy") is again
+    assert once.to_format("numpy") is not once
+    # A batch assembled from parts has no known format: its first conversion really converts.
+    rebuilt = once.with_role_data(RoleData({"default": _data(4)}))
+    assert rebuilt.to_format("dict_numpy") is not rebuilt

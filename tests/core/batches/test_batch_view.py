@@ -211,3 +211,12 @@ def test_only_plain_views_gather_uniform_batches(fs: FeatureSet) -> None:
     assert not BatchView(fs, {"anchor": [2, -1, 4]}).materialize_batch().uniform_weights
     assert not BatchView(fs, {"anchor": [2, 0, 4]}, {"anchor": [1.0, 1.0, 1.0]}).materialize_batch().uniform_weights
     assert not BatchView(fs, {"anchor": [0, 1, 2]}).masked().materialize_batch().uniform_weights
+
+
+def test_materialize_accepts_a_resolved_format_and_records_it(fs: FeatureSet) -> None:
+    from modularml.batches.tensors import resolve_format
+
+    target = resolve_format("numpy")
+    batch = BatchView(fs, {"anchor": [2, 0, 4]}).materialize_batch(target)
+    np.testing.assert_array_equal(batch.features, fs.get_features("numpy")[[2, 0, 4]])
+    assert batch.to_format("numpy") is batch
