@@ -49,6 +49,13 @@ class _NoBar:
 
 
 def _loss_value(value: Any) -> float:
+    """A recorded loss as a Python float (a one-element tensor directly; anything else summed)."""
+    item = getattr(value, "item", None)  # one-element torch tensors, numpy scalars: no copy, no backend lookup
+    if item is not None:
+        try:
+            return float(item())
+        except (TypeError, ValueError, RuntimeError):
+            pass
     from modularml.batches.tensors import to_numpy
 
     return float(to_numpy(value).astype("float64").sum())

@@ -294,3 +294,13 @@ def test_three_output_regression_trains_and_evaluates() -> None:
     predictions = results.stacked_tensors(head, "outputs", unscale=True, fmt="np")
     assert predictions.shape == (20, 3)
     np.testing.assert_allclose(predictions, targets, atol=0.2)
+
+
+def test_recorded_loss_values_are_floats_of_scalars_and_sums_of_arrays() -> None:
+    from modularml.phases.base import _loss_value
+    from modularml_numpy.autograd import Tensor
+
+    assert _loss_value(np.float32(1.5)) == 1.5
+    assert _loss_value(np.array(2.25)) == 2.25
+    assert _loss_value(np.ones((2, 2), dtype=np.float32)) == 4.0  # several elements: summed
+    assert _loss_value(Tensor(np.array([1.0, 2.0]))) == 3.0  # no .item(): converted by its backend
