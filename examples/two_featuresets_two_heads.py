@@ -17,10 +17,8 @@ one head node to each FeatureSet; both bindings get equal samplers (same seed, s
 indices), so every step feeds the two heads the same samples, which the ConcatNode checks by
 their UUIDs.
 
-Evaluation: an EvalPhase reads a single FeatureSet (the API reference: "If multiple FeatureSets
-need to be evaluated, they must be done so in separate EvalPhases"), so ``rate_head`` is
-evaluated by an EvalPhase restricted to it, and the whole model, which needs both FeatureSets
-at once, by ``ModelGraph.forward`` on the test rows of both.
+Evaluation: one EvalPhase reads the test rows of both FeatureSets (allowed because they hold the
+same samples in the same order) and unscales both heads' predictions through their FeatureSets.
 
 Needs the torch and scikit-learn backends. Run it with ``python examples/two_featuresets_two_heads.py``.
 """
@@ -123,7 +121,7 @@ def main(
             "fused", [voltage_encoder, rate_head], concat_axis_targets=voltage_encoder, concat_axis_tags="first"
         )
         soh_head = mml.ModelNode("soh_head", SequentialMLP(output_shape=(1,), n_layers=1, hidden_dim=32), fused)
-        graph = mml.ModelGraph(
+        mml.ModelGraph(  # registered in the context; the phases find it there
             [voltage_encoder, rate_head, fused, soh_head],
             optimizer=mml.Optimizer("adam", opt_kwargs={"lr": lr}, backend="torch"),
         )
@@ -139,23 +137,12 @@ def main(
         )
         train_results = experiment.run_phase(train, show_sampler_progress=False, show_training_progress=False)
 
-        # The rate head reads one FeatureSet: an EvalPhase restricted to it.
-        rate_eval = experiment.run_phase(
-            EvalPhase.from_split("test_rate", split="test", losses=[rate_loss], active_nodes=[rate_head])
-        )
+        # One EvalPhase over the test rows of both FeatureSets (they hold the same samples, in the same order).
+        test = experiment.run_phase(EvalPhase.from_split("test", split="test", losses=[soh_loss, rate_loss]))
         rate_true = current_fs["test"].get_targets("numpy", rep="raw")
-        rate_pred = rate_eval.stacked_tensors(rate_head, "outputs", unscale=True)
-
-        # The merged model reads both FeatureSets at once: one forward pass over the test rows of each.
-        inputs = {
-            (voltage_encoder.node_id, voltage_encoder.upstream_refs[0]): mml.BatchView(
-                voltage_fs, voltage_fs["test"].indices
-            ),
-            (rate_head.node_id, rate_head.upstream_refs[0]): mml.BatchView(current_fs, current_fs["test"].indices),
-        }
-        with mml.get_backend("torch").no_grad():
-            outputs = graph.forward(inputs, active_nodes=[soh_head])
-        soh_scaled = mml.get_backend("torch").to_numpy(outputs[soh_head.node_id].get_role("default").outputs)
+        rate_pred = test.stacked_tensors(rate_head, "outputs", unscale=True)
+        # soh_head reads both FeatureSets, so say which one its targets (and their scaling) come from.
+        soh_scaled = test.stacked_tensors(soh_head, "outputs")
         soh_pred = voltage_fs.unscale_data_for_cols(data=soh_scaled, domain="targets", columns="soh")
         soh_true = voltage_fs["test"].get_targets("numpy", rep="raw")
 

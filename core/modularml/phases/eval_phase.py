@@ -27,29 +27,40 @@ EVAL_LOSS = "eval_loss"
 
 
 def full_data_views(phase: ExperimentPhase) -> dict[tuple[str, Any], np.ndarray]:
-    """The row indices every binding of ``phase`` reads; all bindings must share one FeatureSet and length.
+    """The row indices every binding of ``phase`` reads.
+
+    The bindings read one FeatureSet, or several FeatureSets whose selected rows are the same
+    samples in the same order (same sample UUIDs, e.g. FeatureSets made with
+    ``select(...).to_featureset()`` from one recording and split alike), so a merge node that needs
+    every input at once can be evaluated. This goes beyond the reference, which asks for one
+    FeatureSet per phase.
 
     Raises:
-        ValueError: If the bindings read different FeatureSets or different numbers of rows.
+        ValueError: If the bindings read different numbers of rows, or FeatureSets whose rows are
+            not the same samples in the same order.
     """
     rows: dict[tuple[str, Any], np.ndarray] = {}
-    sources = set()
+    first: tuple[str, np.ndarray] | None = None
     for binding in phase.input_sources:
         view = binding.resolve_input_view()
-        sources.add(view.source.label)
-        rows[binding.input_key] = np.asarray(view.indices, dtype=np.int64)
-    if len(sources) > 1:
-        raise InvalidArgumentError(
-            f"{type(phase).__name__} {phase.label!r}: all bindings must read the same FeatureSet; "
-            f"got {sorted(sources)}. "
-            "Use one phase per FeatureSet."
-        )
-    lengths = {len(r) for r in rows.values()}
-    if len(lengths) > 1:
-        raise InvalidArgumentError(
-            f"{type(phase).__name__} {phase.label!r}: the bindings read different numbers of rows {sorted(lengths)}; "
-            "bind the same split to every head node."
-        )
+        indices = np.asarray(view.indices, dtype=np.int64)
+        rows[binding.input_key] = indices
+        lengths = {len(r) for r in rows.values()}
+        if len(lengths) > 1:
+            raise InvalidArgumentError(
+                f"{type(phase).__name__} {phase.label!r}: the bindings read different numbers of rows "
+                f"{sorted(lengths)}; bind the same split to every head node."
+            )
+        if first is None:
+            first = (view.source.label, view.source.collection.sample_uuids()[indices])
+        elif view.source.label != first[0]:
+            uuids = view.source.collection.sample_uuids()[indices]
+            if not np.array_equal(uuids, first[1]):
+                raise InvalidArgumentError(
+                    f"{type(phase).__name__} {phase.label!r}: the bindings read FeatureSets {first[0]!r} and "
+                    f"{view.source.label!r}, whose selected rows are not the same samples in the same order. Bind "
+                    "FeatureSets that hold the same samples (split alike), or use one phase per FeatureSet."
+                )
     return rows
 
 
@@ -58,7 +69,8 @@ class EvalPhase(ExperimentPhase):
 
     Args:
         label (str): Label of the phase.
-        input_sources (list[InputBinding]): Evaluation bindings; all read the same FeatureSet.
+        input_sources (list[InputBinding]): Evaluation bindings; all read the same FeatureSet, or
+            FeatureSets holding the same samples in the same order (see :func:`full_data_views`).
         losses (list[AppliedLoss] | None): Losses computed on the outputs.
         active_nodes (list[GraphNode] | None): Nodes to run; all when None.
         batch_size (int | None): Samples per forward pass; all at once when None.

@@ -156,3 +156,50 @@ def test_fit_phase_hooks_see_the_single_context(regression_fs, mean_fit_model_cl
         ("batch_end", None, 0, 0, True),
         ("phase_end", None, None, None, None),
     ]
+
+
+def _two_featureset_graph(left, right):
+    a = mml.ModelNode("a", LinearModel(output_shape=(2,)), left)
+    b = mml.ModelNode("b", LinearModel(output_shape=(2,)), right)
+    concat = mml.ConcatNode("ab", [a, b], concat_axis=-1)
+    head = mml.ModelNode("ab_head", LinearModel(output_shape=(1,)), concat)
+    return a, b, head, mml.ModelGraph([a, b, concat, head])
+
+
+def test_eval_phase_reads_featuresets_that_hold_the_same_samples(regression_fs) -> None:
+    fs = regression_fs(n=12)
+    left = fs.select(features=["a", "b"], targets="y").to_featureset("left")
+    right = fs.select(features="c", targets="y").to_featureset("right")
+    a, b, head, graph = _two_featureset_graph(left, right)
+    bindings = [
+        InputBinding.for_evaluation(node=a, upstream=left),
+        InputBinding.for_evaluation(node=b, upstream=right),
+    ]
+    results = EvalPhase("both", input_sources=bindings, batch_size=5).execute(graph=graph)
+    outputs = results.stacked_tensors(head, "outputs", fmt="np")
+    expected = graph.forward(
+        {
+            (a.node_id, a.upstream_refs[0]): mml.BatchView(left, np.arange(12)),
+            (b.node_id, b.upstream_refs[0]): mml.BatchView(right, np.arange(12)),
+        }
+    )[head.node_id].outputs
+    np.testing.assert_allclose(outputs, mml.get_backend("numpy").to_numpy(expected), rtol=1e-6)
+
+
+def test_eval_phase_refuses_featuresets_whose_rows_are_different_samples(regression_fs) -> None:
+    left = regression_fs(label="left", n=12)
+    right = regression_fs(label="right", n=12)  # same values, different sample UUIDs
+    a, b, _, graph = _two_featureset_graph(left, right)
+    bindings = [
+        InputBinding.for_evaluation(node=a, upstream=left),
+        InputBinding.for_evaluation(node=b, upstream=right),
+    ]
+    with pytest.raises(ValueError, match="not the same samples in the same order"):
+        EvalPhase("both", input_sources=bindings).execute(graph=graph)
+
+
+def test_eval_phase_refuses_bindings_of_different_lengths(regression_fs) -> None:
+    a, b, _, graph = _two_featureset_graph(regression_fs(label="long", n=12), regression_fs(label="short", n=8))
+    bindings = [InputBinding.for_evaluation(node=a), InputBinding.for_evaluation(node=b)]
+    with pytest.raises(ValueError, match="different numbers of rows"):
+        EvalPhase("uneven", input_sources=bindings).execute(graph=graph)
