@@ -101,3 +101,31 @@ def test_each_backend_claims_only_its_own_models() -> None:
         fs = mml.FeatureSet.from_dict("xy", {"a": np.zeros(4, np.float32), "y": np.zeros(4, np.float32)}, ["a"], ["y"])
         assert isinstance(mml.ModelNode("linear", module, fs).model, TorchModelWrapper)
         assert isinstance(mml.ModelNode("pca", PCA(n_components=1), fs).model, ScikitModelWrapper)
+
+
+def test_a_torch_node_after_an_unfitted_regressor_waits_for_the_fit_then_trains() -> None:
+    from sklearn.linear_model import Ridge
+
+    from modularml.phases import FitPhase, TrainPhase
+    from modularml_torch import SequentialMLP
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype(np.float32)
+    y = (x @ np.array([1.0, -1.0, 0.5])).astype(np.float32)
+    with mml.ExperimentContext(registration_policy="error").activate():
+        fs = mml.FeatureSet.from_dict("ridge_data", {"x": x, "y": y}, "x", "y")
+        fs.split_random({"train": 0.75, "val": 0.25}, seed=0)
+        ridge = mml.ModelNode("ridge", Ridge(alpha=0.1), fs)
+        opt = mml.Optimizer("adam", opt_kwargs={"lr": 1e-2}, backend="torch")
+        mlp = mml.ModelNode("mlp", SequentialMLP(output_shape=(1,), n_layers=1, hidden_dim=8), ridge, opt)
+        graph = mml.ModelGraph([ridge, mlp])
+        graph.build()  # Ridge's output width is unknown before its fit: the MLP waits
+        assert not mlp.is_built
+        FitPhase.from_split("fit", split="train").execute(graph=graph)
+        loss = mml.AppliedLoss(mml.Loss("mse", backend="torch"), on=mlp, inputs=["outputs", "targets"])
+        sampler = mml.SimpleSampler(batch_size=16, shuffle=True, seed=0, show_progress=False)
+        train = TrainPhase.from_split("train", split="train", sampler=sampler, losses=[loss], n_epochs=20)
+        results = train.execute(graph=graph, show_sampler_progress=False, show_training_progress=False)
+        assert mlp.model.input_shape == (1,)
+        epoch_losses = results.metrics().epoch_values("train_loss")
+        assert epoch_losses[19] < 0.5 * epoch_losses[0]

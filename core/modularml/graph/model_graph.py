@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -32,6 +33,8 @@ from modularml.nodes.references import ExperimentNodeReference, UpstreamRef
 from modularml.optimizers import Optimizer
 
 __all__ = ["FILE_KIND", "ModelGraph"]
+
+logger = logging.getLogger("modularml.graph")
 
 #: File kinds: a saved graph ``<name>.mg.mml``; a checkpoint ``<name>.ckpt.mml``.
 FILE_KIND = "mg"
@@ -424,12 +427,17 @@ class ModelGraph:
     def build(self, *, force: bool = False) -> None:
         """Build every node with shapes inferred from the FeatureSets, then the optimizers.
 
+        A node whose upstream output shape is not known yet (an estimator that learns it in a
+        :class:`FitPhase`) is left for later: the graph stays unbuilt, and the next build (every
+        step tries) completes it once the shape is known.
+
         Args:
             force (bool): Rebuild even if already built. Defaults to False.
         """
         if self._built and not force:
             return
         shapes: dict[str, tuple[int, ...] | None] = {}
+        pending: list[str] = []
         for node in self.topological_order:
             in_shapes = []
             for ref in node.upstream_refs:
@@ -437,9 +445,22 @@ class ModelGraph:
                     in_shapes.append(self._featureset_shape(ref))
                 else:
                     in_shapes.append(shapes[self._graph_id(ref)])
-            shapes[node.node_id] = node.build(in_shapes, force=force) if isinstance(node, ComputeNode) else None
+            if not isinstance(node, ComputeNode):
+                shapes[node.node_id] = None
+                continue
+            try:
+                shapes[node.node_id] = node.build(in_shapes, force=force)
+            except InvalidArgumentError:
+                if all(shape is not None for shape in in_shapes):
+                    raise
+                # An upstream output shape is not known yet (e.g. an estimator before its FitPhase):
+                # this node is built later, by the next build (each step tries) or from its first batch.
+                shapes[node.node_id] = None
+                pending.append(node.label)
         self._build_optimizers(force=force)
-        self._built = True
+        self._built = not pending
+        if pending:
+            logger.debug("ModelGraph %r: nodes %s wait for their upstream output shapes.", self.label, pending)
 
     def _build_optimizers(self, *, force: bool = False) -> None:
         if self._optimizer is not None:

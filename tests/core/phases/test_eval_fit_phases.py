@@ -203,3 +203,32 @@ def test_eval_phase_refuses_bindings_of_different_lengths(regression_fs) -> None
     bindings = [InputBinding.for_evaluation(node=a), InputBinding.for_evaluation(node=b)]
     with pytest.raises(ValueError, match="different numbers of rows"):
         EvalPhase("uneven", input_sources=bindings).execute(graph=graph)
+
+
+def test_a_node_after_an_unfitted_estimator_is_built_once_the_fit_tells_its_shape(
+    regression_fs, mean_fit_model_cls
+) -> None:
+    class ShapeAfterFit(mean_fit_model_cls):
+        """Its output shape (the width of the targets it saw) is unknown until fit."""
+
+        @property
+        def output_shape(self):
+            return None if self.value is None else (1,)
+
+    fs = regression_fs(n=32)
+    fs.split_random({"train": 0.75, "val": 0.25}, seed=0)
+    fitted = mml.ModelNode("fitted", ShapeAfterFit(), fs)
+    opt = mml.Optimizer("sgd", opt_kwargs={"lr": 0.05}, backend="numpy")
+    after = mml.ModelNode("after", LinearModel(output_shape=(1,)), fitted, opt)
+    graph = mml.ModelGraph([fitted, after])
+    graph.build()  # nothing tells `after` its input shape yet: it waits instead of failing
+    assert not graph.is_built
+    assert fitted.is_built
+    assert not after.is_built
+    FitPhase.from_split("fit", split="train").execute(graph=graph)
+    loss = mml.AppliedLoss(mml.Loss("mse", backend="numpy"), on=after, inputs=["outputs", "targets"])
+    graph.build()
+    assert graph.is_built
+    assert after.model.input_shape == (1,)
+    results = EvalPhase.from_split("val", split="val", losses=[loss]).execute(graph=graph)
+    assert results.stacked_tensors(after, "outputs", fmt="np").shape == (len(fs["val"]), 1)
