@@ -248,6 +248,24 @@ class Batch:
         batch._uniform = self._uniform
         return batch
 
+    def _with_outputs(self, role_data: RoleData) -> Batch:
+        """:meth:`with_role_data` for a model's results (same roles, inputs kept): only the outputs' batch axis
+        is checked, and the batch keeps its format when every output is a tensor of that format."""
+        fmt = self._format
+        for role in role_data.roles:
+            outputs = role_data[role].outputs
+            size = leading_dim(outputs)
+            if size is not None and size != self._batch_size:
+                raise InvalidArgumentError(
+                    f"Role {role!r}: outputs have {size} samples on their batch axis; the batch size is "
+                    f"{self._batch_size}."
+                )
+            if fmt is not None and not (
+                type(outputs) is np.ndarray if fmt.backend is None else fmt.backend.is_native(outputs)
+            ):
+                fmt = None
+        return Batch._trusted(self._batch_size, role_data, self._role_weights, self._role_masks, self._uniform, fmt)
+
     def _convert(self, target: TargetFormat) -> Batch:
         if target == self._format:  # everything is in this format already (a second conversion per step)
             return self

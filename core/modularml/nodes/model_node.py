@@ -225,7 +225,7 @@ class ModelNode(ComputeNode):
             # Converted once (free when gathered in this backend), then each role straight to the model.
             converted = x._convert(self._gather_format)
             out = RoleData({role: self._forward_data(data, kwargs) for role, data in converted.role_data.items()})
-            return converted.with_role_data(out)
+            return converted._with_outputs(out)
         if isinstance(x, RoleData):
             return x.map(lambda data: self.forward_single(data, **kwargs))
         if not isinstance(x, SampleData):

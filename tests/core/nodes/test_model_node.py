@@ -183,3 +183,28 @@ def test_a_featureset_upstream_reads_transformed_data_added_after_the_node(regre
     node.eval_step(ctx)
     raw = fs.get_targets("numpy", rep="raw")[:8]
     np.testing.assert_array_equal(np.asarray(ctx.get_output(node.node_id).targets).reshape(-1), -raw)
+
+
+def test_forward_keeps_the_batch_format_for_native_outputs_and_checks_their_batch_axis(regression_fs) -> None:
+    fs = regression_fs(n=8)
+    node = mml.ModelNode("lin", LinearModel(output_shape=1), fs)
+    batch = BatchView(fs, np.arange(6)).materialize_batch(node._gather_format)
+    out = node.forward(batch)
+    assert out.outputs.shape == (6, 1)
+    assert out.to_backend("numpy") is out  # outputs are native tensors: no conversion for the next node
+
+    class WrongBatch(LinearModel):
+        def forward(self, x, **kwargs):
+            return super().forward(x, **kwargs)[:2]
+
+    bad = mml.ModelNode("bad", WrongBatch(output_shape=1), fs)
+    with pytest.raises(ValueError, match="outputs have 2 samples on their batch axis; the batch size is 6"):
+        bad.forward(batch)
+
+    class PlainArrays(LinearModel):
+        def forward(self, x, **kwargs):
+            return np.zeros((x.shape[0], 1), dtype=np.float32)  # not the backend's tensor type
+
+    plain = mml.ModelNode("plain", PlainArrays(output_shape=1), fs)
+    converted = plain.forward(batch)
+    assert converted.to_backend("numpy") is not converted  # the format is no longer promised
