@@ -3,9 +3,10 @@
 It lists the installed plugins, builds a FeatureSet from the shipped synthetic dataset, splits
 it by cell (whole cells per split), and sends the training features through every installed
 backend's tensor operations (numpy -> native tensor -> pad, concat, mean -> numpy), checking the
-result against numpy. With torch installed it then trains an MLP in a ModelGraph, running a
-TrainPhase and an EvalPhase through an ``mml.Experiment``. Everything runs in its own
-ExperimentContext.
+result against numpy. With torch installed it then trains an MLP in a ModelGraph: an
+``mml.Experiment`` runs its execution plan (a TrainPhase that evaluates the validation split every
+10 epochs, then an EvalPhase) and the predictions are unscaled to raw units. Everything runs in
+its own ExperimentContext.
 """
 
 from __future__ import annotations
@@ -91,7 +92,12 @@ def run_checks() -> int:
 
 
 def train_torch_model(fs: mml.FeatureSet, sampler: mml.SimpleSampler, epochs: int = 30) -> int:
-    """Train an MLP on the scaled curves to predict the state of health; report validation RMSE in raw units."""
+    """Train an MLP on the scaled curves to predict the state of health; report validation RMSE in raw units.
+
+    The experiment's execution plan holds a TrainPhase (with an Evaluation callback that logs the
+    validation loss every 10 epochs) and an EvalPhase; ``experiment.run()`` executes both.
+    """
+    from modularml.callbacks import Evaluation
     from modularml.phases import EvalPhase, TrainPhase
     from modularml_torch import SequentialMLP
 
@@ -100,15 +106,24 @@ def train_torch_model(fs: mml.FeatureSet, sampler: mml.SimpleSampler, epochs: in
     node = mml.ModelNode("soh_mlp", SequentialMLP(output_shape=(1,), hidden_dim=64), fs)
     mml.ModelGraph([node], optimizer=mml.Optimizer("adam", opt_kwargs={"lr": 3e-3}, backend="torch"))
     loss = mml.AppliedLoss(mml.Loss("mse", backend="torch"), on=node, inputs=["outputs", "targets"])
-    train = TrainPhase.from_split("train", split="train", sampler=sampler, losses=[loss], n_epochs=epochs)
-    experiment.run_phase(train, show_sampler_progress=False, show_training_progress=False)
-    results = experiment.run_phase(EvalPhase.from_split("validate", split="val", losses=[loss]))
-    predicted = np.asarray(results.stacked_tensors(node, "outputs", fmt="numpy", unscale=True)).reshape(-1)
+    validation = Evaluation.from_split("val", split="val", losses=[loss], every_n_epochs=10)
+    train = TrainPhase.from_split(
+        "train", split="train", sampler=sampler, losses=[loss], n_epochs=epochs, callbacks=[validation]
+    )
+    experiment.execution_plan.add_phase(train).add_phase(EvalPhase.from_split("validate", split="val", losses=[loss]))
+    results = experiment.run(show_sampler_progress=False, show_training_progress=False)
+
+    val_losses = results.get_train_result("train").metrics().epoch_values("val_loss")
+    print(
+        f"\nValidation loss (scaled) during training: {', '.join(f'epoch {e}: {v:.4f}' for e, v in val_losses.items())}"
+    )
+    evaluation = results.get_eval_result("validate")
+    predicted = np.asarray(evaluation.stacked_tensors(node, "outputs", fmt="numpy", unscale=True)).reshape(-1)
     true = fs["val"].get_targets("numpy", rep="raw")
     rmse = float(np.sqrt(np.mean((predicted - true) ** 2)))
     baseline = float(np.sqrt(np.mean((fs["train"].get_targets("numpy", rep="raw").mean() - true) ** 2)))
-    print(f"\nTorch SequentialMLP, {epochs} epochs: validation RMSE {rmse:.4f} (predicting the mean: {baseline:.4f})")
-    return 0 if rmse < baseline else 1
+    print(f"Torch SequentialMLP, {epochs} epochs: validation RMSE {rmse:.4f} (predicting the mean: {baseline:.4f})")
+    return 0 if rmse < baseline and len(val_losses) == epochs // 10 else 1
 
 
 if __name__ == "__main__":

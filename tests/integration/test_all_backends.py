@@ -33,6 +33,7 @@ def test_quickstart_example_runs() -> None:
         assert line.endswith("ok"), line
     assert "modularml_example  (modularml-example 0.1.0)" in result.stdout
     assert "Torch SequentialMLP, 30 epochs: validation RMSE" in result.stdout
+    assert "Validation loss (scaled) during training: epoch 9: " in result.stdout
 
 
 @pytest.mark.parametrize(("source", "target"), [("torch", "tf"), ("tf", "sklearn"), ("sklearn", "torch")])
