@@ -74,6 +74,21 @@ def register_test_scalers() -> Callable[..., None]:
 
 
 @pytest.fixture
+def fresh_context() -> Iterator[object]:
+    """A context of its own (policy ``error``) for the FeatureSets, nodes and graph of one test; numpy backend seeded.
+
+    Test folders that train (graph, nodes, phases, results, callbacks, experiment) use it for every
+    test through an autouse fixture in their conftest.
+    """
+    from modularml.context import ExperimentContext
+
+    ctx = ExperimentContext(registration_policy="error")
+    with ctx.activate():
+        mml.get_backend("numpy").seed(0)
+        yield ctx
+
+
+@pytest.fixture
 def regression_fs() -> Callable[..., object]:
     """A learnable linear-regression FeatureSet: features a, b, c; target y = a - 2b + 0.5c + 0.3; tag g."""
     from modularml.data import FeatureSet

@@ -1,19 +1,12 @@
+"""Every test here runs in its own ExperimentContext (``fresh_context`` in tests/core/conftest.py)."""
+
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-
-import modularml as mml
-from modularml.context import ExperimentContext
 
 pytest.importorskip("modularml_numpy", reason="phases train with the numpy backend plugin (plugins/modularml_numpy)")
 
 
 @pytest.fixture(autouse=True)
-def fresh_context() -> Iterator[ExperimentContext]:
-    """Each test registers its FeatureSets, nodes and graph in its own context (policy ``error``)."""
-    ctx = ExperimentContext(registration_policy="error")
-    with ctx.activate():
-        mml.get_backend("numpy").seed(0)
-        yield ctx
+def _own_context(fresh_context):
+    return fresh_context
