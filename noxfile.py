@@ -65,22 +65,22 @@ def core(session: nox.Session) -> None:
 
 @nox.session
 def sklearn(session: nox.Session) -> None:
-    """The scikit-learn backend alone."""
-    session.install(*_editable(CORE, BACKENDS["sklearn"]), SCIKIT_LEARN, *TEST_TOOLS)
+    """The scikit-learn backend alone (with the numpy test backend, for mixed graphs)."""
+    session.install(*_editable(CORE, BACKENDS["sklearn"], NUMPY_PLUGIN), SCIKIT_LEARN, *TEST_TOOLS)
     session.run("pytest", "tests/sklearn", *session.posargs)
 
 
 @nox.session
 def torch(session: nox.Session) -> None:
-    """The PyTorch backend alone."""
-    session.install(*_editable(CORE, BACKENDS["torch"]), TORCH, *TEST_TOOLS)
+    """The PyTorch backend alone (with the numpy test backend, for mixed graphs)."""
+    session.install(*_editable(CORE, BACKENDS["torch"], NUMPY_PLUGIN), TORCH, *TEST_TOOLS)
     session.run("pytest", "tests/torch", *session.posargs)
 
 
 @nox.session
 def tf(session: nox.Session) -> None:
-    """The TensorFlow backend alone."""
-    session.install(*_editable(CORE, BACKENDS["tf"]), TENSORFLOW, *TEST_TOOLS)
+    """The TensorFlow backend alone (with the numpy test backend)."""
+    session.install(*_editable(CORE, BACKENDS["tf"], NUMPY_PLUGIN), TENSORFLOW, *TEST_TOOLS)
     session.run("pytest", "tests/tf", *session.posargs)
 
 

@@ -9,9 +9,8 @@ import modularml as mml
 from modularml.batches import BatchView, ExecutionContext
 from modularml.context import ExperimentContext
 from modularml.data import FeatureSet
+from modularml_numpy.models import LinearModel  # the numpy test backend: installed in every backend session
 from modularml_torch import SequentialMLP
-
-LinearModel = pytest.importorskip("modularml_numpy.models").LinearModel
 
 
 @pytest.fixture(autouse=True)
