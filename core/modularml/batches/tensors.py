@@ -156,8 +156,8 @@ def convert_value(value: Any, target: TargetFormat) -> Any:
     """``value`` as arrays of ``target``'s kind; a mapping is kept with ``target.as_dict``, else stacked on axis 1."""
     if value is None:
         return None
-    if type(value) is np.ndarray and target.backend is None:
-        return value
+    if type(value) is np.ndarray:  # the common case first: no abstract-class check per array
+        return value if target.backend is None else _convert_array(value, target)
     if isinstance(value, Mapping):
         if target.as_dict:
             return {key: _convert_array(item, target) for key, item in value.items()}

@@ -31,6 +31,13 @@ def _keywords(cls: type) -> set[str] | None:
     return {p.name for p in parameters}
 
 
+def _all_in_mode(module: nn.Module, mode: bool) -> bool:
+    """Whether ``module`` and every submodule have ``training is mode`` (a plain walk: no generator, no memo set)."""
+    if module.training is not mode:
+        return False
+    return all(_all_in_mode(child, mode) for child in module._modules.values() if child is not None)
+
+
 class TorchBaseModel(BaseModel, nn.Module):
     """Base class for ModularML-native PyTorch models.
 
@@ -184,7 +191,7 @@ class TorchBaseModel(BaseModel, nn.Module):
         call this once per training step).
         """
         mode = bool(mode)
-        if all(module.training is mode for module in self.modules()):
+        if _all_in_mode(self, mode):
             return self
         return self.train(mode)
 
