@@ -7,7 +7,7 @@ import functools
 import inspect
 import operator
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -383,11 +383,9 @@ class TorchBackend:
         return optimizer
 
     # -- gradients --------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def gradient_scope(self) -> Iterator[None]:
+    def gradient_scope(self) -> contextlib.AbstractContextManager[None]:
         """A ``torch.enable_grad()`` scope (recording even inside ``no_grad``); yields ``None``."""
-        with torch.enable_grad():
-            yield None
+        return torch.enable_grad()
 
     def apply_gradients(self, loss: Any, optimizer: Any, parameters: Sequence[Any], scope: Any) -> None:
         """Clear the parameters' gradients, backpropagate ``loss`` into ``parameters`` only, and step once.

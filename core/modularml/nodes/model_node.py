@@ -245,14 +245,18 @@ class ModelNode(ComputeNode):
             shape = tuple(int(d) for d in tuple(data.features.shape)[1:])
             self.build_model(shape)
         out = self._model.forward(data.features, **kwargs)
-        return data.replace(features=out, outputs=out)
+        # The outputs also become the features the next node reads.
+        return SampleData(
+            features=out, targets=data.targets, tags=data.tags, sample_uuids=data.sample_uuids, outputs=out
+        )
 
     def _forward_gathered(self, inputs: list[tuple[Batch, str | None]]) -> Batch:
         if len(inputs) != 1:
             raise InvalidArgumentError(f"ModelNode {self.label!r} has {len(inputs)} inputs; it takes exactly one.")
         batch, source = inputs[0]
-        cross = source is not None and source != self.output_backend
-        return self.forward(convert_batch(batch, self.output_backend, cross=cross))
+        if source is not None and source != self.output_backend:  # a backend boundary: detach, then convert
+            batch = convert_batch(batch, self.output_backend, cross=True)
+        return self.forward(batch)  # converts to this backend (free when already gathered in it)
 
     # ------------------------------------------------------------------ steps
     def _losses_on_self(self, losses: list[AppliedLoss] | None) -> list[AppliedLoss]:
