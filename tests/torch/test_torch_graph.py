@@ -135,3 +135,19 @@ def test_a_torch_node_gathers_its_sampler_batch_straight_into_torch_tensors() ->
     assert batch.to_backend("torch") is batch  # no second conversion before the model
     out = node.forward(batch)
     assert tuple(out.outputs.shape) == (8, 1)
+
+
+def test_unit_weights_of_a_plain_torch_batch_are_made_as_torch_tensors_when_read() -> None:
+    import torch
+
+    fs = _regression_fs(16)
+    node = mml.ModelNode("mlp", SequentialMLP(output_shape=(1,)), fs)
+    batch = BatchView(fs, np.arange(8)).materialize_batch(node._gather_format)
+    out = node.forward(batch)
+    for b in (batch, out, out.detach_tensors()):
+        weights, mask = b.get_role_weights("default"), b.get_role_mask("default")
+        assert isinstance(weights, torch.Tensor)
+        assert isinstance(mask, torch.Tensor)
+        assert weights.dtype == torch.float32
+        assert bool((weights == 1).all())
+        assert bool(mask.all())

@@ -107,15 +107,17 @@ class Batch:
         cls,
         batch_size: int,
         role_data: RoleData,
-        role_weights: dict[str, Any],
-        role_masks: dict[str, Any],
+        role_weights: dict[str, Any] | None,
+        role_masks: dict[str, Any] | None,
         uniform: bool = False,
         fmt: TargetFormat | None = None,
     ) -> Batch:
         """Build a batch from already consistent parts (internal: no validation).
 
         ``uniform`` promises that every weight is 1 and every mask True (see :attr:`uniform_weights`);
-        ``fmt`` that every tensor is already in that format (converting to it is then free).
+        ``fmt`` that every tensor is already in that format (converting to it is then free). A
+        uniform batch may pass ``None`` for both weights and masks: they are made, in ``fmt``, when
+        first read.
         """
         batch = cls.__new__(cls)
         batch._batch_size = batch_size
@@ -155,18 +157,27 @@ class Batch:
         """
         return self._uniform
 
+    def _weights_and_masks(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The weights and masks, made first for a uniform batch that left them implicit."""
+        if self._role_weights is None:
+            target = self._format if self._format is not None else resolve_format("numpy")
+            n, roles = self._batch_size, self._role_data.roles
+            self._role_weights = {r: convert_value(np.ones(n, dtype=np.float32), target) for r in roles}
+            self._role_masks = {r: convert_value(np.ones(n, dtype=bool), target) for r in roles}
+        return self._role_weights, self._role_masks
+
     @property
     def role_weights(self) -> Mapping[str, Any]:
         """Role -> per-sample weights ``(batch_size,)`` (zero where masked), read-only mapping."""
-        return MappingProxyType(self._role_weights)
+        return MappingProxyType(self._weights_and_masks()[0])
 
     @property
     def role_masks(self) -> Mapping[str, Any]:
         """Role -> boolean mask ``(batch_size,)``, True for real samples, read-only mapping."""
-        return MappingProxyType(self._role_masks)
+        return MappingProxyType(self._weights_and_masks()[1])
 
     def _check_role(self, role: str) -> None:
-        if role not in self._role_weights:
+        if role not in self._weights_and_masks()[0]:
             raise NotRegisteredError(f"No role {role!r} in this batch; roles: {self.roles}.")
 
     def get_role(self, role: str) -> SampleData:
@@ -244,7 +255,8 @@ class Batch:
         role_data = role_data if isinstance(role_data, RoleData) else RoleData(role_data)
         if role_data.roles != self.roles:
             raise InvalidArgumentError(f"New role data has roles {role_data.roles}; this batch has {self.roles}.")
-        batch = Batch(self._batch_size, role_data, self._role_weights, self._role_masks)
+        weights, masks = self._weights_and_masks()
+        batch = Batch(self._batch_size, role_data, weights, masks)
         batch._uniform = self._uniform
         return batch
 
@@ -264,6 +276,8 @@ class Batch:
                 type(outputs) is np.ndarray if fmt.backend is None else fmt.backend.is_native(outputs)
             ):
                 fmt = None
+        if fmt is None and self._role_weights is None:
+            self._weights_and_masks()  # made in this batch's format before the new batch forgets it
         return Batch._trusted(self._batch_size, role_data, self._role_weights, self._role_masks, self._uniform, fmt)
 
     def _convert(self, target: TargetFormat) -> Batch:
@@ -272,8 +286,10 @@ class Batch:
         return Batch._trusted(
             self._batch_size,
             self._role_data.map(lambda item: item._convert(target)),
-            {r: convert_value(w, target) for r, w in self._role_weights.items()},
-            {r: convert_value(m, target) for r, m in self._role_masks.items()},
+            None
+            if self._role_weights is None
+            else {r: convert_value(w, target) for r, w in self._role_weights.items()},
+            None if self._role_masks is None else {r: convert_value(m, target) for r, m in self._role_masks.items()},
             self._uniform,
             target,
         )
@@ -320,8 +336,8 @@ class Batch:
         return Batch._trusted(
             self._batch_size,
             self._role_data.detach_tensors(),
-            {r: detach_value(w) for r, w in self._role_weights.items()},
-            dict(self._role_masks),
+            None if self._role_weights is None else {r: detach_value(w) for r, w in self._role_weights.items()},
+            None if self._role_masks is None else dict(self._role_masks),
             self._uniform,
             self._format,
         )
@@ -355,8 +371,8 @@ class Batch:
             return items[0]
         roles = items[0].roles
         role_data = RoleData.concat([b.role_data for b in items])
-        weights = {r: concat_values([b._role_weights[r] for b in items], f"role_weights[{r!r}]") for r in roles}
-        masks = {r: concat_values([b._role_masks[r] for b in items], f"role_masks[{r!r}]") for r in roles}
+        weights = {r: concat_values([b.role_weights[r] for b in items], f"role_weights[{r!r}]") for r in roles}
+        masks = {r: concat_values([b.role_masks[r] for b in items], f"role_masks[{r!r}]") for r in roles}
         uniform = all(b._uniform for b in items)
         return cls._trusted(sum(b.batch_size for b in items), role_data, weights, masks, uniform)
 

@@ -289,9 +289,7 @@ class BatchView:
         collection = self._source.collection
         n = self.n_samples
         role_data: dict[str, SampleData] = {}
-        weights: dict[str, Any] = {}
-        masks: dict[str, Any] = {}
-        uniform = self._role_weights is None
+        validity: dict[str, tuple[np.ndarray | None, int]] = {}
         for role, indices in self._role_indices.items():
             if self._all_valid:
                 valid, n_valid, take = None, n, indices
@@ -314,14 +312,20 @@ class BatchView:
                 domains.append(convert_value(arrays, target))
             uuids = _take(collection.sample_uuids(), take, valid, n_valid)
             role_data[role] = SampleData(features=domains[0], targets=domains[1], tags=domains[2], sample_uuids=uuids)
+            validity[role] = (valid, n_valid)
+        if self._role_weights is None and all(n_valid == n for _, n_valid in validity.values()):
+            # Plain batch: the all-ones weights and all-True masks are made only if someone reads them.
+            return Batch._trusted(n, RoleData(role_data), None, None, True, target)
+        weights: dict[str, Any] = {}
+        masks: dict[str, Any] = {}
+        for role, (valid, n_valid) in validity.items():
             given = None if self._role_weights is None else self._role_weights.get(role)
             role_weights = np.ones(n, dtype=np.float32) if given is None else np.array(given, dtype=np.float32)
             if n_valid != n:
                 role_weights[~valid] = 0.0
-                uniform = False
             weights[role] = convert_value(role_weights, target)
             masks[role] = convert_value(np.ones(n, dtype=bool) if valid is None else valid, target)
-        return Batch._trusted(n, RoleData(role_data), weights, masks, uniform, target)
+        return Batch._trusted(n, RoleData(role_data), weights, masks, False, target)
 
     def __repr__(self) -> str:
         return f"BatchView(source={self._source.label!r}, n_samples={self.n_samples}, roles={self.roles})"

@@ -220,3 +220,19 @@ def test_materialize_accepts_a_resolved_format_and_records_it(fs: FeatureSet) ->
     batch = BatchView(fs, {"anchor": [2, 0, 4]}).materialize_batch(target)
     np.testing.assert_array_equal(batch.features, fs.get_features("numpy")[[2, 0, 4]])
     assert batch.to_format("numpy") is batch
+
+
+def test_a_plain_batch_makes_its_unit_weights_and_masks_when_first_read(fs: FeatureSet) -> None:
+    batch = BatchView(fs, {"anchor": [2, 0, 4], "other": [1, 3, 5]}).materialize_batch()
+    assert batch.uniform_weights
+    detached = batch.detach_tensors()  # still implicit: nothing made yet
+    for b in (batch, detached, batch.to_format("dict_numpy")):
+        assert set(b.role_weights) == {"anchor", "other"}
+        weights, mask = b.get_role_weights("other"), b.get_role_mask("other")
+        assert weights.dtype == np.float32
+        np.testing.assert_array_equal(weights, [1.0, 1.0, 1.0])
+        np.testing.assert_array_equal(mask, [True, True, True])
+    with pytest.raises(KeyError, match="No role 'missing'"):
+        batch.get_role_weights("missing")
+    joined = Batch.concat(batch, batch)
+    np.testing.assert_array_equal(joined.get_role_weights("anchor"), np.ones(6, dtype=np.float32))
