@@ -137,13 +137,14 @@ class AppliedLoss:
 
     @staticmethod
     def _role(batch: Batch, role: str | None) -> str:
+        roles = batch.roles
         if role is not None:
-            if role not in batch.roles:
-                raise NotRegisteredError(f"No role {role!r} in the batch; roles: {batch.roles}.")
+            if role not in roles:
+                raise NotRegisteredError(f"No role {role!r} in the batch; roles: {roles}.")
             return role
-        if len(batch.roles) == 1:
-            return batch.roles[0]
-        if "default" in batch.roles:
+        if len(roles) == 1:
+            return roles[0]
+        if "default" in roles:
             return "default"
         raise InvalidArgumentError(
             f"The batch has roles {batch.roles}; name one in the loss input, e.g. 'outputs.{batch.roles[0]}'."
@@ -264,8 +265,8 @@ class AppliedLoss:
         raise LossError(f"Loss {self.label!r}: the loss has no backend and the outputs are not backend tensors.")
 
     def _fit_shape(self, impl: Any, value: Any, reference: Any) -> Any:
-        out_shape = tuple(int(d) for d in reference.shape)
-        shape = tuple(int(d) for d in value.shape)
+        out_shape = tuple(reference.shape)
+        shape = tuple(value.shape)
         if shape == out_shape:
             return value
         if shape and out_shape and shape[0] == out_shape[0] and math.prod(shape[1:]) == math.prod(out_shape[1:]):
