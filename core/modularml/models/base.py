@@ -14,7 +14,7 @@ import numpy as np
 from modularml.backends.backend import Backend
 from modularml.errors import InvalidArgumentError, InvalidTypeError, SerializationError
 
-__all__ = ["FILE_KIND", "BaseModel", "normalize_shape"]
+__all__ = ["FILE_KIND", "BaseModel", "normalize_shape", "resolve_build_shapes"]
 
 #: The file kind of a saved model: ``<name>.md.mml``.
 FILE_KIND = "md"
@@ -39,6 +39,61 @@ def normalize_shape(shape: int | Sequence[int] | None, *, what: str = "shape") -
     if any(d < 0 for d in dims):
         raise InvalidArgumentError(f"A {what} holds non-negative sizes; got {shape!r}.")
     return dims
+
+
+Shape = tuple[int, ...]
+
+
+def resolve_build_shapes(
+    name: str,
+    given: tuple[Any, Any],
+    declared: tuple[Shape | None, Shape | None],
+    built: tuple[Shape | None, Shape | None] | None,
+    *,
+    required: tuple[bool, bool] = (True, True),
+) -> tuple[Shape | None, Shape | None] | None:
+    """The (input, output) shapes a model's ``build()`` creates: the given ones, else the declared ones.
+
+    The shared rules of ``build(input_shape, output_shape, force=...)`` for models that take their
+    shapes from the constructor or from the graph (``TorchBaseModel``, the numpy test backend's
+    ``LinearModel``).
+
+    Args:
+        name: The model's name, for messages.
+        given: The shapes passed to ``build`` (ints or sequences are normalised).
+        declared: The shapes passed to the constructor.
+        built: The current shapes when the model is built and not forced to rebuild; else None.
+        required: Whether an input and an output shape must be known.
+
+    Returns:
+        The resolved shapes, or None when the model is built and the given shapes agree with it
+        (nothing to do).
+
+    Raises:
+        InvalidArgumentError: If a given shape differs from the built one, or from the declared
+            one, or a required shape is missing.
+    """
+    new = (normalize_shape(given[0], what="input_shape"), normalize_shape(given[1], what="output_shape"))
+    whats = ("input", "output")
+    if built is not None:
+        for what, shape, current in zip(whats, new, built, strict=True):
+            if shape is not None and shape != current:
+                raise InvalidArgumentError(
+                    f"{name} is built for {what} shape {current}, not {shape}; pass force=True to rebuild it "
+                    "(with new weights)."
+                )
+        return None
+    resolved: list[Shape | None] = []
+    for what, shape, fixed, needed in zip(whats, new, declared, required, strict=True):
+        if shape is not None and fixed is not None and shape != fixed:
+            raise InvalidArgumentError(
+                f"{name} was declared with {what}_shape={fixed} but is built with {what}_shape={shape}."
+            )
+        shape = shape if shape is not None else fixed
+        if shape is None and needed:
+            raise InvalidArgumentError(f"{name} needs its {what}_shape to build: pass it to {name}() or to build().")
+        resolved.append(shape)
+    return resolved[0], resolved[1]
 
 
 class BaseModel(ABC):

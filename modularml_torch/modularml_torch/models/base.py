@@ -13,7 +13,7 @@ from torch import nn
 
 from modularml.backends import get_backend
 from modularml.errors import InvalidArgumentError
-from modularml.models import BaseModel, normalize_shape
+from modularml.models import BaseModel, normalize_shape, resolve_build_shapes
 
 __all__ = ["TorchBaseModel"]
 
@@ -111,28 +111,16 @@ class TorchBaseModel(BaseModel, nn.Module):
             InvalidArgumentError: If a needed shape is missing, disagrees with the declared one, or
                 differs from the built one without ``force``.
         """
-        name = type(self).__name__
-        new_in = normalize_shape(input_shape, what="input_shape")
-        new_out = normalize_shape(output_shape, what="output_shape")
-        if self._built and not force:
-            for what, new, current in (("input", new_in, self._input_shape), ("output", new_out, self._output_shape)):
-                if new is not None and new != current:
-                    raise InvalidArgumentError(
-                        f"{name} is built for {what} shape {current}, not {new}; pass force=True to rebuild it "
-                        "(with new weights)."
-                    )
+        shapes = resolve_build_shapes(
+            type(self).__name__,
+            (input_shape, output_shape),
+            (self._declared_input, self._declared_output),
+            (self._input_shape, self._output_shape) if self._built and not force else None,
+            required=(True, self.requires_output_shape),
+        )
+        if shapes is None:
             return
-        resolved: list[tuple[int, ...] | None] = []
-        declared_shapes = (("input", new_in, self._declared_input), ("output", new_out, self._declared_output))
-        for what, new, declared in declared_shapes:
-            if new is not None and declared is not None and new != declared:
-                raise InvalidArgumentError(f"{name} was declared with {what}_shape={declared} but is built with {new}.")
-            resolved.append(new if new is not None else declared)
-        in_shape, out_shape = resolved
-        if in_shape is None:
-            raise InvalidArgumentError(f"{name} needs its input_shape to build: pass it to {name}() or to build().")
-        if out_shape is None and self.requires_output_shape:
-            raise InvalidArgumentError(f"{name} needs its output_shape to build: pass it to {name}() or to build().")
+        in_shape, out_shape = shapes
         self.__dict__.pop("_reference_param", None)
         self._build_layers(in_shape, out_shape)
         self.__dict__.pop("_reference_param", None)

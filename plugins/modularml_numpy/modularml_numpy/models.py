@@ -11,7 +11,7 @@ from numpy.typing import DTypeLike
 
 from modularml.backends import get_backend
 from modularml.errors import InvalidArgumentError
-from modularml.models import BaseModel, normalize_shape
+from modularml.models import BaseModel, normalize_shape, resolve_build_shapes
 from modularml_numpy.autograd import Tensor, as_tensor
 
 __all__ = ["LinearModel"]
@@ -88,32 +88,15 @@ class LinearModel(BaseModel):
             InvalidArgumentError: If a shape is missing, disagrees with the declared one, or
                 differs from the built one without ``force``.
         """
-        new_in = normalize_shape(input_shape, what="input_shape")
-        new_out = normalize_shape(output_shape, what="output_shape")
-        if self._built and not force:
-            for what, new, current in (("input", new_in, self._input_shape), ("output", new_out, self._output_shape)):
-                if new is not None and new != current:
-                    raise InvalidArgumentError(
-                        f"LinearModel is built for {what} shape {current}, not {new}; pass force=True to rebuild it "
-                        "(with new weights)."
-                    )
+        shapes = resolve_build_shapes(
+            "LinearModel",
+            (input_shape, output_shape),
+            (self._declared_input, self._declared_output),
+            (self._input_shape, self._output_shape) if self._built and not force else None,
+        )
+        if shapes is None:
             return
-        resolved = []
-        for what, new, declared in (
-            ("input", new_in, self._declared_input),
-            ("output", new_out, self._declared_output),
-        ):
-            if new is not None and declared is not None and new != declared:
-                raise InvalidArgumentError(
-                    f"LinearModel was declared with {what}_shape={declared} but is built with {what}_shape={new}."
-                )
-            shape = new if new is not None else declared
-            if shape is None:
-                raise InvalidArgumentError(
-                    f"LinearModel needs its {what}_shape to build: pass it to LinearModel() or to build()."
-                )
-            resolved.append(shape)
-        self._input_shape, self._output_shape = resolved
+        self._input_shape, self._output_shape = shapes
         n_in, n_out = math.prod(self._input_shape), math.prod(self._output_shape)
         draws = get_backend("numpy").random_normal((n_in, n_out), dtype=self._dtype)
         self.weight = Tensor(draws.data / np.sqrt(max(n_in, 1)), requires_grad=True, dtype=self._dtype)
