@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -51,7 +52,7 @@ class BatchView:
         IndexError: If an index is beyond the source's rows.
     """
 
-    __slots__ = ("_all_valid", "_columns", "_role_indices", "_role_weights", "_source")
+    __slots__ = ("_all_valid", "_columns", "_role_indices", "_role_weights", "_run", "_source")
 
     def __init__(
         self,
@@ -118,6 +119,7 @@ class BatchView:
         self._role_weights = weights
         self._columns = None if columns is None else tuple(columns)
         self._all_valid = None
+        self._run: tuple[_GatherRun, int] | None = None
 
     @classmethod
     def _trusted(
@@ -139,6 +141,7 @@ class BatchView:
         view._role_weights = role_weights
         view._columns = columns
         view._all_valid = all_valid
+        view._run = None
         return view
 
     @classmethod
@@ -286,33 +289,22 @@ class BatchView:
         return self._gather(target, selected)
 
     def _gather(self, target: TargetFormat, selected: tuple[tuple[tuple[str, str], ...], ...]) -> Batch:
-        collection = self._source.collection
+        if self._run is not None:
+            run, position = self._run
+            return run.materialize(position, target, selected)
+        role_data, validity = _gather_roles(
+            self._source.collection, self._role_indices, bool(self._all_valid), target, selected
+        )
+        return self._finish(role_data, validity, target)
+
+    def _finish(
+        self,
+        role_data: dict[str, SampleData],
+        validity: dict[str, tuple[np.ndarray | None, int]],
+        target: TargetFormat,
+    ) -> Batch:
+        """The Batch of gathered ``role_data``: the view's weights (zero where masked) and masks added."""
         n = self.n_samples
-        role_data: dict[str, SampleData] = {}
-        validity: dict[str, tuple[np.ndarray | None, int]] = {}
-        for role, indices in self._role_indices.items():
-            if self._all_valid:
-                valid, n_valid, take = None, n, indices
-            else:
-                valid = indices >= 0
-                n_valid = int(np.count_nonzero(valid))
-                take = indices if n_valid == n else np.where(valid, indices, 0)
-            domains: list[Any] = []
-            for domain_columns in selected:
-                if not domain_columns:
-                    domains.append(None)
-                    continue
-                if len(domain_columns) > 1 and not target.as_dict:
-                    # One take on the cached stacked array instead of one per column and a stack per batch.
-                    names = tuple(name for name, _ in domain_columns)
-                    stacked = _take(collection.stacked_numpy(names), take, valid, n_valid)
-                    domains.append(convert_value(stacked, target))
-                    continue
-                arrays = {key: _take(collection.to_numpy(name), take, valid, n_valid) for name, key in domain_columns}
-                domains.append(convert_value(arrays, target))
-            uuids = _take(collection.sample_uuids(), take, valid, n_valid)
-            role_data[role] = SampleData(features=domains[0], targets=domains[1], tags=domains[2], sample_uuids=uuids)
-            validity[role] = (valid, n_valid)
         if self._role_weights is None and all(n_valid == n for _, n_valid in validity.values()):
             # Plain batch: the all-ones weights and all-True masks are made only if someone reads them.
             return Batch._trusted(n, RoleData(role_data), None, None, True, target)
@@ -354,13 +346,157 @@ def _take(full: np.ndarray, take: np.ndarray, valid: np.ndarray | None, n_valid:
     """Rows ``take`` of ``full`` (a new contiguous array); rows where ``valid`` is False become zeros / ``""``."""
     n = len(take)
     if n_valid == 0:
-        if full.dtype == object:
-            return np.full((n, *full.shape[1:]), "", dtype=object)
+        if full.dtype.kind in "OU":
+            return np.full((n, *full.shape[1:]), "", dtype=full.dtype)
         return np.zeros((n, *full.shape[1:]), dtype=full.dtype)
     out = full.take(take, axis=0)
     if n_valid != n:
-        out[~valid] = "" if out.dtype == object else 0
+        out[~valid] = "" if out.dtype.kind in "OU" else 0
     return out
+
+
+def _gather_roles(
+    collection: Any,
+    role_indices: Mapping[str, np.ndarray],
+    all_valid: bool,
+    target: TargetFormat,
+    selected: tuple[tuple[tuple[str, str], ...], ...],
+) -> tuple[dict[str, SampleData], dict[str, tuple[np.ndarray | None, int]]]:
+    """Rows ``role_indices`` of the selected columns, per role, in format ``target``.
+
+    Returns the SampleData per role and, per role, the validity mask (None when every index is
+    real) with the number of real samples.
+    """
+    role_data: dict[str, SampleData] = {}
+    validity: dict[str, tuple[np.ndarray | None, int]] = {}
+    for role, indices in role_indices.items():
+        n = len(indices)
+        if all_valid:
+            valid, n_valid, take = None, n, indices
+        else:
+            valid = indices >= 0
+            n_valid = int(np.count_nonzero(valid))
+            take = indices if n_valid == n else np.where(valid, indices, 0)
+            if n_valid == n:
+                valid = None
+        domains: list[Any] = []
+        for domain_columns in selected:
+            if not domain_columns:
+                domains.append(None)
+                continue
+            if len(domain_columns) > 1 and not target.as_dict:
+                # One take on the cached stacked array instead of one per column and a stack per batch.
+                names = tuple(name for name, _ in domain_columns)
+                stacked = _take(collection.stacked_numpy(names), take, valid, n_valid)
+                domains.append(convert_value(stacked, target))
+                continue
+            arrays = {key: _take(collection.to_numpy(name), take, valid, n_valid) for name, key in domain_columns}
+            domains.append(convert_value(arrays, target))
+        uuids = _take(collection.sample_uuid_strings(), take, valid, n_valid)
+        role_data[role] = SampleData(features=domains[0], targets=domains[1], tags=domains[2], sample_uuids=uuids)
+        validity[role] = (valid, n_valid)
+    return role_data, validity
+
+
+#: How many bytes of gathered rows one :class:`_GatherRun` step may hold (rows of later batches waiting to be read).
+_RUN_BYTES = 4 * 1024 * 1024
+
+
+class _GatherRun:
+    """The batches of one sampler epoch stream, gathered several at a time.
+
+    Reading the batches in order (what a training loop does), the first :meth:`BatchView.materialize_batch`
+    of a window gathers the rows of the next few batches with one ``take`` per column and one
+    conversion to the target format, and hands out slices of it (no copy) for the batches that
+    follow. A window holds about ``_RUN_BYTES`` of rows and is kept per format and column selection;
+    a batch read out of order, or a second time, starts a new window. The batches are the same as
+    ones gathered one by one.
+    """
+
+    __slots__ = ("_views", "_windows")
+
+    def __init__(self, views: Sequence[BatchView]) -> None:
+        self._views = tuple(views)
+        self._windows: dict[tuple[Any, ...], dict[int, Batch]] = {}
+
+    @classmethod
+    def link(cls, views: Sequence[BatchView]) -> None:
+        """Let ``views`` (one source, same columns and roles, no view linked yet) gather together."""
+        if len(views) < 2:
+            return
+        run = cls(views)
+        for position, view in enumerate(views):
+            view._run = (run, position)
+
+    def materialize(
+        self, position: int, target: TargetFormat, selected: tuple[tuple[tuple[str, str], ...], ...]
+    ) -> Batch:
+        key = (target, selected)
+        window = self._windows.get(key)
+        if window is not None:
+            batch = window.pop(position, None)
+            if batch is not None:
+                return batch
+        window = self._gather_window(position, target, selected)
+        self._windows[key] = window
+        return window.pop(position)
+
+    def _gather_window(
+        self, position: int, target: TargetFormat, selected: tuple[tuple[tuple[str, str], ...], ...]
+    ) -> dict[int, Batch]:
+        first = self._views[position]
+        collection = first._source.collection
+        row_bytes = collection.sample_uuid_strings().itemsize
+        for domain_columns in selected:
+            row_bytes += sum(_row_bytes(collection.to_numpy(name)) for name, _ in domain_columns)
+        rows_budget = max(_RUN_BYTES // max(row_bytes * len(first._role_indices), 1), 1)
+        stop, rows = position, 0
+        while stop < len(self._views) and (stop == position or rows + self._views[stop].n_samples <= rows_budget):
+            rows += self._views[stop].n_samples
+            stop += 1
+        views = self._views[position:stop]
+        if len(views) == 1:
+            role_data, validity = _gather_roles(
+                collection, first._role_indices, bool(first._all_valid), target, selected
+            )
+            return {position: first._finish(role_data, validity, target)}
+        role_indices = {role: np.concatenate([v._role_indices[role] for v in views]) for role in first._role_indices}
+        all_valid = all(v._all_valid for v in views)
+        role_data, validity = _gather_roles(collection, role_indices, all_valid, target, selected)
+        window: dict[int, Batch] = {}
+        start = 0
+        for offset, view in enumerate(views):
+            end = start + view.n_samples
+            part_validity: dict[str, tuple[np.ndarray | None, int]] = {}
+            for role, (valid, _) in validity.items():
+                part = None if valid is None else valid[start:end]
+                part_validity[role] = (part, end - start if part is None else int(np.count_nonzero(part)))
+            part_data = {role: _slice_sample_data(data, start, end) for role, data in role_data.items()}
+            window[position + offset] = view._finish(part_data, part_validity, target)
+            start = end
+        return window
+
+
+def _row_bytes(array: np.ndarray) -> int:
+    return array.itemsize * math.prod(array.shape[1:])
+
+
+def _slice_sample_data(data: SampleData, start: int, stop: int) -> SampleData:
+    """Rows ``start:stop`` of every domain of ``data`` (slices share memory with ``data``)."""
+
+    def cut(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, Mapping):
+            return {key: item[start:stop] for key, item in value.items()}
+        return value[start:stop]
+
+    return SampleData(
+        features=cut(data.features),
+        targets=cut(data.targets),
+        tags=cut(data.tags),
+        sample_uuids=cut(data.sample_uuids),
+    )
 
 
 @functools.lru_cache(maxsize=512)

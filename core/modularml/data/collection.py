@@ -42,6 +42,9 @@ __all__ = [
 
 logger = logging.getLogger("modularml.data.collection")
 
+#: Cache key of :meth:`SampleCollection.sample_uuid_strings` (not a column name: it never clashes).
+_UUID_STRINGS = "\x00sample_uuid_strings"
+
 #: Byte value -> its two lowercase hex digits, as the uint16 whose memory holds them.
 _HEX_PAIRS = np.array([int.from_bytes(f"{i:02x}".encode(), "little") for i in range(256)], dtype=np.uint16)
 
@@ -428,6 +431,19 @@ class SampleCollection:
             cached = _single_chunk(self._table.column(SAMPLE_UUIDS_COLUMN)).to_numpy(zero_copy_only=False)
             cached.flags.writeable = False
             self._cache[SAMPLE_UUIDS_COLUMN] = cached
+        return cached
+
+    def sample_uuid_strings(self) -> np.ndarray:
+        """The sample UUIDs as a read-only fixed-width unicode array (``<U36`` for generated UUIDs), cached.
+
+        Batches gather their UUIDs from this array: taking rows of it is a plain copy, while taking
+        rows of the object array of :meth:`sample_uuids` touches every string object.
+        """
+        cached = self._cache.get(_UUID_STRINGS)
+        if cached is None:
+            cached = self.sample_uuids().astype(str)
+            cached.flags.writeable = False
+            self._cache[_UUID_STRINGS] = cached
         return cached
 
     def sample_uuid_array(self) -> pa.Array:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from modularml.batches import ROLE_DEFAULT, BatchView
+from modularml.batches.batch_view import _GatherRun
 from modularml.data.collection import readonly_indices
 from modularml.data.selectors import as_list
 from modularml.errors import (
@@ -404,15 +405,22 @@ class BaseSampler(ABC):
         bounds = zip(starts.tolist(), stops.tolist(), strict=True)
         if weights is None and len(roles) == 1:
             role, indices = roles[0], ordered[roles[0]]
-            return [trusted(source, {role: indices[a:b]}, None, columns, True) for a, b in bounds]
-        if weights is None:
-            return [trusted(source, {r: i[a:b] for r, i in ordered.items()}, None, columns, True) for a, b in bounds]
-        return [
-            trusted(
-                source, {r: i[a:b] for r, i in ordered.items()}, {r: w[a:b] for r, w in weights.items()}, columns, True
-            )
-            for a, b in bounds
-        ]
+            batches = [trusted(source, {role: indices[a:b]}, None, columns, True) for a, b in bounds]
+        elif weights is None:
+            batches = [trusted(source, {r: i[a:b] for r, i in ordered.items()}, None, columns, True) for a, b in bounds]
+        else:
+            batches = [
+                trusted(
+                    source,
+                    {r: i[a:b] for r, i in ordered.items()},
+                    {r: w[a:b] for r, w in weights.items()},
+                    columns,
+                    True,
+                )
+                for a, b in bounds
+            ]
+        _GatherRun.link(batches)  # read in order, they gather several batches' rows at once
+        return batches
 
     # -- batches -----------------------------------------------------------------------------------------
     def get_batches(self, stream: str | None = None, *, epoch: int = 0) -> list[BatchView]:
