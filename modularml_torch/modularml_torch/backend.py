@@ -34,6 +34,27 @@ _NUMPY_LESS_FLOATS = frozenset(
 )
 
 
+#: Losses whose ``reduction="mean"`` is the mean over every element of their ``reduction="none"`` values.
+_ELEMENTWISE_MEAN = frozenset(
+    {
+        torch.nn.MSELoss,
+        torch.nn.L1Loss,
+        torch.nn.HuberLoss,
+        torch.nn.SmoothL1Loss,
+        torch.nn.BCELoss,
+        torch.nn.BCEWithLogitsLoss,
+        torch.nn.SoftMarginLoss,
+        F.mse_loss,
+        F.l1_loss,
+        F.huber_loss,
+        F.smooth_l1_loss,
+        F.binary_cross_entropy,
+        F.binary_cross_entropy_with_logits,
+        F.soft_margin_loss,
+    }
+)
+
+
 def _accepts(fn: Callable, name: str) -> bool:
     try:
         parameters = inspect.signature(fn).parameters.values()
@@ -339,6 +360,18 @@ class TorchBackend:
             return spec(**options)
         except (TypeError, ValueError) as exc:
             raise InvalidArgumentError(f"Cannot construct the loss {spec.__name__} with {options}: {exc}") from exc
+
+    def build_mean_loss(self, spec: Any, kwargs: Mapping[str, Any]) -> Callable[..., Any] | None:
+        """``spec`` with ``reduction="mean"`` where that is the mean of every element of its ``"none"`` values.
+
+        True of the element-wise losses (:data:`_ELEMENTWISE_MEAN`: MSE, L1, Huber, smooth L1, BCE,
+        BCE with logits, soft margin), whatever their other arguments; not of, e.g., cross entropy
+        with class weights (its mean divides by the summed weights). None for every other loss, or
+        when ``kwargs`` set a reduction themselves.
+        """
+        if "reduction" in kwargs or spec not in _ELEMENTWISE_MEAN:
+            return None
+        return self.build_loss(spec, kwargs, "mean")
 
     # -- optimizers -------------------------------------------------------------------------
     def resolve_optimizer(self, name: str) -> Any:

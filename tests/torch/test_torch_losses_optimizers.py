@@ -253,3 +253,47 @@ def test_classes_are_saved_by_name_and_restored(tmp_path) -> None:
     loss = Loss.load(Loss(nn.HuberLoss, loss_kwargs={"delta": 0.5}).save(tmp_path / "huber"))
     a, b = torch.randn(3, 2), torch.randn(3, 2)
     torch.testing.assert_close(loss(a, b), F.huber_loss(a, b, delta=0.5, reduction="none"))
+
+
+ELEMENTWISE = {"mse", "mae", "l1", "huber", "smooth_l1", "bce", "bce_with_logits"}
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_fused_mean_is_the_mean_of_the_unreduced_values_and_only_for_elementwise_losses(name: str) -> None:
+    args, unreduced = _inputs(name)
+    fused = Loss(name, backend="torch")._fused_mean()
+    assert (fused is not None) == (name in ELEMENTWISE)
+    if fused is not None:
+        torch.testing.assert_close(fused(*args), unreduced.mean())
+
+
+def test_fused_mean_keeps_loss_arguments_and_steps_aside_for_an_explicit_reduction(impl) -> None:
+    args, _ = _inputs("bce_with_logits")
+    pos_weight = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    fused = Loss("bce_with_logits", backend="torch", loss_kwargs={"pos_weight": pos_weight})._fused_mean()
+    assert fused is not None
+    expected = F.binary_cross_entropy_with_logits(*args, pos_weight=pos_weight, reduction="none").mean()
+    torch.testing.assert_close(fused(*args), expected)
+    assert impl.build_mean_loss(nn.MSELoss, {"reduction": "sum"}) is None
+    assert impl.build_mean_loss(nn.CrossEntropyLoss, {"weight": torch.ones(4)}) is None
+    assert Loss("mse", backend="torch", reduction="sum")._fused_mean() is None
+    assert Loss(lambda a, b: (a - b) ** 2, backend="torch")._fused_mean() is None  # a user's function: unknown
+
+
+def test_applied_loss_values_for_plain_and_weighted_batches() -> None:
+    import modularml as mml
+    from modularml.batches import Batch, ExecutionContext, SampleData
+
+    g = torch.Generator().manual_seed(1)
+    outputs, targets = torch.randn(5, 2, generator=g), torch.randn(5, 2, generator=g)
+    applied = mml.AppliedLoss(Loss("mse", backend="torch"), on="head", inputs=["outputs", "targets"], weight=2.0)
+    data = {"default": SampleData(targets=targets, outputs=outputs)}
+
+    ctx = ExecutionContext("step", outputs={"head": Batch(5, data)})
+    torch.testing.assert_close(applied.compute(ctx), 2.0 * F.mse_loss(outputs, targets))
+
+    weights = np.array([1.0, 0.5, 0.0, 2.0, 1.0], dtype=np.float32)
+    ctx = ExecutionContext("step", outputs={"head": Batch(5, data, role_weights={"default": weights})})
+    per_sample = F.mse_loss(outputs, targets, reduction="none").mean(dim=1)
+    expected = 2.0 * (per_sample * torch.from_numpy(weights)).sum() / 5
+    torch.testing.assert_close(applied.compute(ctx), expected)

@@ -145,6 +145,12 @@ class TrainableBackendProtocol(BackendProtocol, Protocol):
         with backend.gradient_scope() as scope:
             loss = backend.mean(loss_fn(model_forward(x), y))
         backend.apply_gradients(loss, optimizer, parameters, scope)
+
+    Optional: ``build_mean_loss(spec, kwargs) -> Callable | None``, a callable that returns, in
+    one fused operation, the mean over every element of what ``build_loss(spec, kwargs, "none")``
+    returns (``torch.nn.MSELoss(reduction="mean")`` for ``MSELoss``), or None for a loss where the
+    backend knows no such form. :class:`~modularml.AppliedLoss` uses it for batches whose weights
+    are all 1; without it, it takes the mean of the unreduced values.
     """
 
     # -- models ------------------------------------------------------------------------------

@@ -42,6 +42,8 @@ def _numpy_dtype(value: Any) -> np.dtype | None:
     if dtype is None:
         return None
     for candidate in (dtype, getattr(dtype, "name", None), str(dtype).rsplit(".", 1)[-1]):
+        if candidate is None:  # np.dtype(None) is float64, not "unknown"
+            continue
         try:
             return np.dtype(candidate)
         except TypeError:
@@ -215,9 +217,15 @@ class AppliedLoss:
             if reference is not None:
                 value = self._fit_shape(impl, value, reference)
             values[name] = value
+        n = batch.batch_size
+        if batch.uniform_weights and n > 0:
+            fused = self.loss._fused_mean()
+            if fused is not None:
+                # Every weight is 1: the loss's own mean reduction is the mean of its per-element values.
+                value = fused(*values.values()) if self._positional else fused(**values)
+                return value if self.weight == 1.0 else value * self.weight
         per_sample = self.loss(*values.values()) if self._positional else self.loss(**values)
         shape = tuple(per_sample.shape)
-        n = batch.batch_size
         if len(shape) == 0:
             return per_sample * self.weight
         if batch.uniform_weights and n > 0:

@@ -101,6 +101,8 @@ class Loss:
         self.kwargs: dict[str, Any] = dict(loss_kwargs or {})
         self._backend: Backend | None = Backend(backend) if backend is not None else None
         self._callable: Callable | None = None
+        self._mean_callable: Callable | bool | None = False  # False: not asked yet; None: the backend has none
+        self._construction: dict[str, Any] = {}
         self._lookup_name: str | None = None
         self._source: LossSource
 
@@ -221,6 +223,8 @@ class Loss:
                 )
             self._backend = requested
         construction = {**self.kwargs, **kwargs}
+        self._mean_callable = False
+        self._construction = construction
         if self._source == "callable" and self._backend is None:
             self._callable = functools.partial(self.fn, **construction) if construction else self.fn
             return
@@ -248,6 +252,24 @@ class Loss:
         if self._callable is None:
             self.build()
         return self._callable(*args, **kwargs)
+
+    def _fused_mean(self) -> Callable | None:
+        """The backend's one-operation mean of this loss's unreduced values (see ``build_mean_loss`` in
+        :class:`~modularml.backends.protocol.TrainableBackendProtocol`), or None where there is none.
+
+        Only for a loss built from a class or function with ``reduction="none"`` (a factory's loss,
+        or a loss asked for another reduction, is called as it is). Built once per :meth:`build`.
+        """
+        if self._mean_callable is False:
+            if self._callable is None:
+                self.build()
+            fused = None
+            if self.reduction == "none" and self._backend is not None and self._source in ("name", "class", "callable"):
+                builder = getattr(get_backend(self._backend), "build_mean_loss", None)
+                if callable(builder):
+                    fused = builder(self.cls if self.cls is not None else self.fn, self._construction)
+            self._mean_callable = fused
+        return self._mean_callable  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ config and files
     def get_config(self) -> dict[str, Any]:
