@@ -7,6 +7,7 @@ import copy
 import logging
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,26 @@ CHECKPOINT_KIND = "ckpt"
 
 def _ref_of(node: GraphNode) -> ExperimentNodeReference:
     return ExperimentNodeReference(node.label, node.node_id)
+
+
+@dataclass(frozen=True)
+class _StepPlan:
+    """A training step's decisions (see :meth:`ModelGraph._step_plan`).
+
+    Attributes:
+        key: The losses and active nodes it was made for.
+        model_nodes: Built model nodes of the step (their training mode is set every step).
+        frozen: Their freeze flags when the plan was made.
+        steps: Per node in execution order: the node, the losses on it, whether it trains itself
+            (stage-wise: its own optimizer) or is forwarded without gradients.
+        losses: Every loss of the step on an executed node.
+    """
+
+    key: tuple[Any, ...]
+    model_nodes: tuple[ModelNode, ...]
+    frozen: tuple[bool, ...]
+    steps: tuple[tuple[GraphNode, tuple[AppliedLoss, ...], bool], ...]
+    losses: tuple[AppliedLoss, ...]
 
 
 class ModelGraph:
@@ -94,6 +115,7 @@ class ModelGraph:
         self._contributing: tuple[str, ...] = ()
         self._built = False
         self._order: list[str] | None = None
+        self._plan: _StepPlan | None = None
         self._validate()
         self._check_optimizer_backends()
         if register:
@@ -208,6 +230,7 @@ class ModelGraph:
             self._order = self._toposort()
             raise
         self._built = False  # shapes may have changed: the next build() re-infers them
+        self._plan = None
 
     @property
     def nodes(self) -> dict[str, GraphNode]:
@@ -527,55 +550,80 @@ class ModelGraph:
         Outputs and loss values are recorded in ``ctx``. Frozen nodes are forwarded, never updated.
         """
         self._ensure_built()
+        plan = self._step_plan(losses, active_nodes)
+        for node in plan.model_nodes:
+            node.model.set_training(not node.is_frozen)
+        if self._optimizer is not None:
+            self._train_graphwise(ctx, plan)
+        else:
+            self._train_stagewise(ctx, plan)
+
+    def _step_plan(self, losses: list[AppliedLoss], active_nodes: list[str | GraphNode] | None) -> _StepPlan:
+        """What a training step with ``losses`` on ``active_nodes`` runs, decided once and reused.
+
+        The plan is kept while the graph, the losses, the active nodes and every node's freeze flag
+        stay the same (an edit of the graph drops it), so a training loop decides the order, the
+        losses of each node and which nodes train only at its first step.
+        """
+        key = (tuple(losses), None if active_nodes is None else tuple(active_nodes))
+        plan = self._plan
+        if plan is not None and plan.key == key and plan.frozen == tuple([n.is_frozen for n in plan.model_nodes]):
+            return plan
         order = self._execution_order(active_nodes)
         applied = self._losses_for(losses, order)
-        self._set_training_modes(order, training=True)
+        model_nodes = tuple(n for n in order if isinstance(n, ModelNode) and n.model.is_built)
+        steps = []
+        for node in order:
+            own = tuple(self._losses_for(applied, [node]))
+            trains = (
+                self._optimizer is None
+                and isinstance(node, ModelNode)
+                and node.optimizer is not None
+                and node.is_trainable
+                and not node.is_frozen
+                and bool(own)
+            )
+            steps.append((node, own, trains))
         if self._optimizer is not None:
-            self._train_graphwise(ctx, order, applied)
-        else:
-            self._train_stagewise(ctx, order, applied)
+            self._build_global_optimizer()
+            if not self._optimizer.is_built:
+                raise InvalidArgumentError(f"ModelGraph {self.label!r}: no unfrozen trainable node to optimize.")
+            if not applied:
+                raise InvalidArgumentError(
+                    f"ModelGraph {self.label!r}: train_step needs at least one loss on its nodes."
+                )
+        elif not any(trains for _, _, trains in steps) and not self.frozen_nodes:
+            raise InvalidArgumentError(
+                f"ModelGraph {self.label!r}: no node trained in this step. Give the nodes that carry losses an "
+                "optimizer, or give the graph a global optimizer."
+            )
+        plan = _StepPlan(key, model_nodes, tuple(n.is_frozen for n in model_nodes), tuple(steps), tuple(applied))
+        if self._built:  # a node still waiting for its build is built during the step: decide again next time
+            self._plan = plan
+        return plan
 
-    def _train_graphwise(self, ctx: ExecutionContext, order: list[GraphNode], losses: list[AppliedLoss]) -> None:
-        self._build_global_optimizer()
-        if not self._optimizer.is_built:
-            raise InvalidArgumentError(f"ModelGraph {self.label!r}: no unfrozen trainable node to optimize.")
-        if not losses:
-            raise InvalidArgumentError(f"ModelGraph {self.label!r}: train_step needs at least one loss on its nodes.")
+    def _train_graphwise(self, ctx: ExecutionContext, plan: _StepPlan) -> None:
         impl = get_backend(self.backend)
         with impl.gradient_scope() as scope:
-            for node in order:
+            for node, _, _ in plan.steps:
                 node.forward_from_context(ctx)  # type: ignore[attr-defined]
             total = None
-            for loss in losses:
+            for loss in plan.losses:
                 value = loss.compute(ctx)
                 ctx.add_loss(loss.label, value)
                 total = value if total is None else total + value
         impl.apply_gradients(total, self._optimizer.instance, self._optimizer.parameters, scope)
 
-    def _train_stagewise(self, ctx: ExecutionContext, order: list[GraphNode], losses: list[AppliedLoss]) -> None:
-        trained = False
-        for node in order:
-            own = self._losses_for(losses, [node])
-            if (
-                isinstance(node, ModelNode)
-                and node.optimizer is not None
-                and node.is_trainable
-                and not node.is_frozen
-                and own
-            ):
-                node.train_step(ctx, own)
-                trained = True
+    def _train_stagewise(self, ctx: ExecutionContext, plan: _StepPlan) -> None:
+        for node, own, trains in plan.steps:
+            if trains:
+                node.train_step(ctx, list(own))  # type: ignore[attr-defined]
                 continue
             with contextlib.ExitStack() as stack:
                 self._no_grad_all(stack, [node])
                 node.forward_from_context(ctx, detach=True)  # type: ignore[attr-defined]
                 for loss in own:
                     ctx.add_loss(loss.label, loss.compute(ctx))
-        if not trained and not self.frozen_nodes:
-            raise InvalidArgumentError(
-                f"ModelGraph {self.label!r}: no node trained in this step. Give the nodes that carry losses an "
-                "optimizer, or give the graph a global optimizer."
-            )
 
     def eval_step(
         self,

@@ -210,3 +210,40 @@ def test_train_step_without_any_optimizer_is_refused(regression_fs) -> None:
     loss = mml.AppliedLoss(_mse(), on=a, inputs=["outputs", "targets"])
     with pytest.raises(ValueError, match="no node trained"):
         graph.train_step(_ctx(fs, [a]), [loss])
+
+
+def test_steps_follow_changes_of_losses_active_nodes_and_the_graph(regression_fs) -> None:
+    # train_step decides the order and the losses per node once and reuses that while nothing changes.
+    fs = regression_fs()
+    a = mml.ModelNode("a", LinearModel(output_shape=(1,)), fs, _sgd())
+    b = mml.ModelNode("b", LinearModel(output_shape=(1,)), fs, _sgd())
+    graph = mml.ModelGraph([a, b])
+    la = mml.AppliedLoss(_mse(), on=a, inputs=["outputs", "targets"])
+    lb = mml.AppliedLoss(_mse(), on=b, inputs=["outputs", "targets"])
+    graph.build()
+
+    def changed(step) -> set[str]:
+        before = {n.label: _weights(n)["weight"] for n in (a, b)}
+        step()
+        return {n.label for n in (a, b) if not np.array_equal(_weights(n)["weight"], before[n.label])}
+
+    assert changed(lambda: graph.train_step(_ctx(fs, [a, b]), [la])) == {"a"}
+    assert changed(lambda: graph.train_step(_ctx(fs, [a, b]), [la])) == {"a"}
+    assert changed(lambda: graph.train_step(_ctx(fs, [a, b]), [lb])) == {"b"}
+    assert changed(lambda: graph.train_step(_ctx(fs, [a, b]), [la, lb], active_nodes=["a"])) == {"a"}
+    assert changed(lambda: graph.train_step(_ctx(fs, [a, b]), [la, lb])) == {"a", "b"}
+
+    c = mml.ModelNode("c", LinearModel(output_shape=(1,)), a, _sgd())
+    lc = mml.AppliedLoss(_mse(), on=c, inputs=["outputs", "targets"])
+    graph.add_node(c)
+    ctx = _ctx(fs, [a, b])
+    graph.train_step(ctx, [la, lb, lc])  # builds c, then trains all three
+    assert c.node_id in ctx.outputs
+    assert lc.label in ctx.losses
+    c_before = _weights(c)["weight"]
+    graph.remove_node(c)
+    ctx = _ctx(fs, [a, b])
+    graph.train_step(ctx, [la, lb, lc])  # c's loss no longer applies
+    assert c.node_id not in ctx.outputs
+    assert lc.label not in ctx.losses
+    np.testing.assert_array_equal(_weights(c)["weight"], c_before)
