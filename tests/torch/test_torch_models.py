@@ -213,6 +213,33 @@ def test_apply_gradients_updates_only_the_given_parameters(impl) -> None:
     assert downstream.weight.grad is not None
 
 
+def test_apply_gradients_clears_stale_gradients_of_the_optimizer_and_honours_its_own_zero_grad(impl) -> None:
+    model = nn.Linear(3, 1)
+    x = torch.randn(8, 3)
+    weight, bias = model.weight, model.bias
+    optimizer = impl.build_optimizer(impl.resolve_optimizer("sgd"), {"lr": 0.1}, [weight, bias])
+    bias.grad = torch.full_like(bias, 100.0)  # stale, and bias is not among the parameters trained now
+    bias_before = bias.detach().clone()
+    with impl.gradient_scope() as scope:
+        loss = impl.mean(model(x) ** 2)
+    impl.apply_gradients(loss, optimizer, [weight], scope)
+    assert bias.grad is None
+    assert torch.equal(bias, bias_before)  # the stale gradient was not applied
+
+    calls = []
+
+    class CountingSGD(torch.optim.SGD):
+        def zero_grad(self, set_to_none: bool = True) -> None:
+            calls.append(set_to_none)
+            super().zero_grad(set_to_none=set_to_none)
+
+    counting = CountingSGD([weight, bias], lr=0.1)
+    with impl.gradient_scope() as scope:
+        loss = impl.mean(model(x) ** 2)
+    impl.apply_gradients(loss, counting, [weight, bias], scope)
+    assert calls == [True]
+
+
 # -- weights, files and fresh processes ------------------------------------------------------------------
 _FACTORIES = {
     "mlp": lambda: SequentialMLP(output_shape=(2,), batch_norm=True, dropout=0.1),

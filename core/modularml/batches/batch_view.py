@@ -283,9 +283,12 @@ class BatchView:
         """
         target = resolve_format(fmt)
         visible = self._columns if self._columns is not None else tuple(self._source.collection.schema.names)
-        selected = _select_columns(
-            visible, _as_tuple(columns), _as_tuple(features), _as_tuple(targets), _as_tuple(tags), rep
-        )
+        if columns is None and features is None and targets is None and tags is None:
+            selected = _select_columns(visible, None, None, None, None, rep)  # every column: the common case
+        else:
+            selected = _select_columns(
+                visible, _as_tuple(columns), _as_tuple(features), _as_tuple(targets), _as_tuple(tags), rep
+            )
         return self._gather(target, selected)
 
     def _gather(self, target: TargetFormat, selected: tuple[tuple[tuple[str, str], ...], ...]) -> Batch:

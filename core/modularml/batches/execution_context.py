@@ -51,6 +51,16 @@ class ExecutionContext:
         for key, value in self.inputs.items():
             self._check_input(key, value)
 
+    @classmethod
+    def _trusted(
+        cls, phase_label: str, epoch_idx: int, batch_idx: int, inputs: dict[InputKey, Any]
+    ) -> ExecutionContext:
+        """A context from already valid parts (internal: phases make one per step)."""
+        ctx = cls.__new__(cls)
+        ctx.phase_label, ctx.epoch_idx, ctx.batch_idx = phase_label, epoch_idx, batch_idx
+        ctx.inputs, ctx.outputs, ctx.losses = inputs, {}, {}
+        return ctx
+
     @staticmethod
     def _check_input(key: Any, value: Any) -> None:
         if not (isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], str)):

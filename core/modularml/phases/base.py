@@ -164,9 +164,9 @@ class ExperimentPhase:
         batch_idx: int | None = None,
     ) -> None:
         """Run ``hook`` of every callback (keyword arguments) and record what they return."""
-        callbacks = self.callbacks
-        if not callbacks:
+        if not self._callbacks:
             return
+        callbacks = self.callbacks
         kwargs: dict[str, Any] = {"experiment": self._experiment(), "phase": self, "results": results}
         if exec_ctx is not None:
             kwargs["exec_ctx"] = exec_ctx

@@ -11,7 +11,7 @@ from modularml.callbacks.base import Callback
 from modularml.callbacks.early_stopping import EarlyStopping
 from modularml.errors import InvalidArgumentError, InvalidTypeError
 from modularml.losses.applied_loss import AppliedLoss
-from modularml.phases.base import ExperimentPhase, _loss_value, progress_bar
+from modularml.phases.base import ExperimentPhase, _loss_value, _NoBar, progress_bar
 from modularml.phases.input_binding import InputBinding
 from modularml.phases.recording import ResultRecording
 from modularml.phases.scheduling import BatchSchedulingPolicy, iter_schedule
@@ -269,26 +269,29 @@ class TrainPhase(ExperimentPhase):
         with progress_bar(
             enabled=show and len(steps) > 1, total=len(steps), desc=f"epoch {epoch}", leave=leave, unit="batch"
         ) as bar:
+            shown = not isinstance(bar, _NoBar)
+            recording = results is not None and self.result_recording is not ResultRecording.NONE
             for batch_idx, step in enumerate(steps):
-                ctx = ExecutionContext(self.label, epoch_idx=epoch, batch_idx=batch_idx)
+                inputs = {}
                 for k, batches in enumerate(epoch_batches):
                     index = step[k]
                     for key, views in batches.items():
-                        view = (
+                        inputs[key] = (
                             views[index % len(views)] if index is not None else views[batch_idx % len(views)].masked()
                         )
-                        ctx.set_input(key[0], key[1], view)
+                ctx = ExecutionContext._trusted(self.label, epoch, batch_idx, inputs)
                 self._fire("on_batch_start", results, ctx, epoch_idx=epoch, batch_idx=batch_idx)
                 yield ctx
                 value = sum(_loss_value(v) for v in ctx.losses.values())
                 total += value
                 if results is not None:
-                    results._metrics.log(TRAIN_LOSS, value, epoch, batch_idx)
-                    if self.result_recording is not ResultRecording.NONE:
+                    results._metrics._log_step(TRAIN_LOSS, value, epoch, batch_idx)
+                    if recording:
                         results.add_execution_context(ctx.detach_tensors())
                 self._fire("on_batch_end", results, ctx, epoch_idx=epoch, batch_idx=batch_idx)
-                bar.set_postfix({TRAIN_LOSS: f"{value:.4g}"}, refresh=False)
-                bar.update(1)
+                if shown:
+                    bar.set_postfix({TRAIN_LOSS: f"{value:.4g}"}, refresh=False)
+                    bar.update(1)
         if results is not None:
             results._metrics.log(TRAIN_LOSS, total / max(len(steps), 1), epoch)
             kept = self._retained_epochs(epoch)
