@@ -307,10 +307,10 @@ class BatchView:
         target: TargetFormat,
     ) -> Batch:
         """The Batch of gathered ``role_data``: the view's weights (zero where masked) and masks added."""
-        n = self.n_samples
+        n = len(next(iter(self._role_indices.values())))
         if self._role_weights is None and all(n_valid == n for _, n_valid in validity.values()):
             # Plain batch: the all-ones weights and all-True masks are made only if someone reads them.
-            return Batch._trusted(n, RoleData(role_data), None, None, True, target)
+            return Batch._trusted(n, RoleData._trusted(role_data), None, None, True, target)
         weights: dict[str, Any] = {}
         masks: dict[str, Any] = {}
         for role, (valid, n_valid) in validity.items():
@@ -320,7 +320,7 @@ class BatchView:
                 role_weights[~valid] = 0.0
             weights[role] = convert_value(role_weights, target)
             masks[role] = convert_value(np.ones(n, dtype=bool) if valid is None else valid, target)
-        return Batch._trusted(n, RoleData(role_data), weights, masks, False, target)
+        return Batch._trusted(n, RoleData._trusted(role_data), weights, masks, False, target)
 
     def __repr__(self) -> str:
         return f"BatchView(source={self._source.label!r}, n_samples={self.n_samples}, roles={self.roles})"
@@ -469,7 +469,7 @@ class _GatherRun:
         window: dict[int, Batch] = {}
         start = 0
         for offset, view in enumerate(views):
-            end = start + view.n_samples
+            end = start + len(next(iter(view._role_indices.values())))
             part_validity: dict[str, tuple[np.ndarray | None, int]] = {}
             for role, (valid, _) in validity.items():
                 part = None if valid is None else valid[start:end]
@@ -486,20 +486,12 @@ def _row_bytes(array: np.ndarray) -> int:
 
 def _slice_sample_data(data: SampleData, start: int, stop: int) -> SampleData:
     """Rows ``start:stop`` of every domain of ``data`` (slices share memory with ``data``)."""
-
-    def cut(value: Any) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, Mapping):
-            return {key: item[start:stop] for key, item in value.items()}
-        return value[start:stop]
-
-    return SampleData(
-        features=cut(data.features),
-        targets=cut(data.targets),
-        tags=cut(data.tags),
-        sample_uuids=cut(data.sample_uuids),
-    )
+    rows = slice(start, stop)
+    parts = [
+        None if value is None else {k: v[rows] for k, v in value.items()} if isinstance(value, dict) else value[rows]
+        for value in (data.features, data.targets, data.tags, data.sample_uuids)
+    ]
+    return SampleData(features=parts[0], targets=parts[1], tags=parts[2], sample_uuids=parts[3])
 
 
 @functools.lru_cache(maxsize=512)

@@ -192,7 +192,7 @@ class AppliedLoss:
             else:
                 domain, role_name = spec
                 role = self._role(batch, role_name)
-                value = batch.role_data[role][domain]
+                value = getattr(batch.role_data[role], domain)
                 if value is None:
                     raise InvalidArgumentError(f"Loss {self.label!r}: the batch has no {domain} for role {role!r}.")
                 kinds[name] = domain

@@ -224,8 +224,8 @@ class ModelNode(ComputeNode):
         if isinstance(x, Batch):
             # Converted once (free when gathered in this backend), then each role straight to the model.
             converted = x._convert(self._gather_format)
-            out = RoleData({role: self._forward_data(data, kwargs) for role, data in converted.role_data.items()})
-            return converted._with_outputs(out)
+            out = {role: self._forward_data(data, kwargs) for role, data in converted.role_data.items()}
+            return converted._with_outputs(RoleData._trusted(out))
         if isinstance(x, RoleData):
             return x.map(lambda data: self.forward_single(data, **kwargs))
         if not isinstance(x, SampleData):

@@ -33,9 +33,15 @@ def _keywords(cls: type) -> set[str] | None:
 
 def _all_in_mode(module: nn.Module, mode: bool) -> bool:
     """Whether ``module`` and every submodule have ``training is mode`` (a plain walk: no generator, no memo set)."""
-    if module.training is not mode:
-        return False
-    return all(_all_in_mode(child, mode) for child in module._modules.values() if child is not None)
+    pending = [module]
+    while pending:
+        current = pending.pop()
+        if current is None:
+            continue
+        if current.training is not mode:
+            return False
+        pending.extend(current._modules.values())
+    return True
 
 
 class TorchBaseModel(BaseModel, nn.Module):
