@@ -123,10 +123,10 @@ class ModelNode(ComputeNode):
     @property
     def _gather_format(self) -> Any:
         """This node's backend format: BatchView inputs are gathered straight into its tensors."""
-        backend = self.output_backend
+        backend = self._model.backend
         cached = self.__dict__.get("_gather_format_cache")
-        if cached is None or cached[0] != backend:
-            cached = (backend, backend_format(backend))
+        if cached is None or cached[0] is not backend:
+            cached = (backend, backend_format(str(backend)))
             self.__dict__["_gather_format_cache"] = cached
         return cached[1]
 
@@ -241,7 +241,7 @@ class ModelNode(ComputeNode):
                 f"ModelNode {self.label!r} needs features as one array; got columns {sorted(data.features)}. "
                 "Materialize with fmt='numpy' (columns are stacked on axis 1)."
             )
-        if not self.is_built:
+        if not self._model.is_built:
             shape = tuple(int(d) for d in tuple(data.features.shape)[1:])
             self.build_model(shape)
         out = self._model.forward(data.features, **kwargs)
@@ -260,7 +260,8 @@ class ModelNode(ComputeNode):
 
     # ------------------------------------------------------------------ steps
     def _losses_on_self(self, losses: list[AppliedLoss] | None) -> list[AppliedLoss]:
-        return [loss for loss in losses or [] if loss.node_id in (self.node_id, self.label)]
+        keys = (self.node_id, self.label)
+        return [loss for loss in losses or () if loss.node_id in keys]
 
     def train_step(self, ctx: ExecutionContext, losses: list[AppliedLoss]) -> None:
         """Forward, loss, backward and optimizer step for this stage; outputs and losses go to ``ctx``.

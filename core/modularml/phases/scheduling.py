@@ -74,11 +74,15 @@ def iter_schedule(policy: str | BatchSchedulingPolicy, n_batches: Sequence[int])
         return
     cycle = policy in (BatchSchedulingPolicy.ZIP_CYCLE, BatchSchedulingPolicy.ALTERNATE_CYCLE)
     n_rounds = max(counts) if cycle else min(counts)
+    if not policy.is_alternating:
+        if len(counts) == 1:
+            yield from zip(range(n_rounds))
+            return
+        for i in range(n_rounds):
+            yield tuple([i % count for count in counts])
+        return
     for i in range(n_rounds):
-        if policy.is_alternating:
-            for k, count in enumerate(counts):
-                step: list[int | None] = [None] * len(counts)
-                step[k] = i % count
-                yield tuple(step)
-        else:
-            yield tuple(i % count for count in counts)
+        for k, count in enumerate(counts):
+            step: list[int | None] = [None] * len(counts)
+            step[k] = i % count
+            yield tuple(step)

@@ -282,7 +282,7 @@ class TrainPhase(ExperimentPhase):
                 ctx = ExecutionContext._trusted(self.label, epoch, batch_idx, inputs)
                 self._fire("on_batch_start", results, ctx, epoch_idx=epoch, batch_idx=batch_idx)
                 yield ctx
-                value = sum(_loss_value(v) for v in ctx.losses.values())
+                value = sum(map(_loss_value, ctx.losses.values()))
                 total += value
                 if results is not None:
                     results._metrics._log_step(TRAIN_LOSS, value, epoch, batch_idx)
