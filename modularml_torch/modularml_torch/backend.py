@@ -261,9 +261,7 @@ class TorchBackend:
 
     def reshape(self, value: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
         """The same values in a new shape (``Tensor.reshape``; a view where possible)."""
-        if type(shape) is tuple and all(type(s) is int for s in shape):
-            return value.reshape(shape)
-        return value.reshape(tuple(operator.index(s) for s in shape))
+        return value.reshape(tuple(shape))  # torch takes ints and anything with __index__, refuses floats
 
     def detach(self, value: torch.Tensor) -> torch.Tensor:
         """The same values, sharing memory, with no link to the autograd graph."""

@@ -308,7 +308,7 @@ class BatchView:
     ) -> Batch:
         """The Batch of gathered ``role_data``: the view's weights (zero where masked) and masks added."""
         n = len(next(iter(self._role_indices.values())))
-        if self._role_weights is None and all(n_valid == n for _, n_valid in validity.values()):
+        if self._role_weights is None and [n_valid for _, n_valid in validity.values()] == [n] * len(validity):
             # Plain batch: the all-ones weights and all-True masks are made only if someone reads them.
             return Batch._trusted(n, RoleData._trusted(role_data), None, None, True, target)
         weights: dict[str, Any] = {}
