@@ -57,6 +57,21 @@ _ELEMENTWISE_MEAN = frozenset(
 
 _BASE_ZERO_GRAD = torch.optim.Optimizer.zero_grad
 
+#: ``torch.optim`` classes whose ``foreach=True`` results equal their per-parameter loop's bit for bit
+#: (checked by the tests; NAdam, RAdam and ASGD differ in the last bits and keep torch's choice).
+_FOREACH_SAME_RESULT = frozenset(
+    {
+        torch.optim.Adam,
+        torch.optim.AdamW,
+        torch.optim.SGD,
+        torch.optim.RMSprop,
+        torch.optim.Adagrad,
+        torch.optim.Adamax,
+        torch.optim.Adadelta,
+        torch.optim.Rprop,
+    }
+)
+
 
 def _accepts(fn: Callable, name: str) -> bool:
     try:
@@ -390,11 +405,29 @@ class TorchBackend:
     def build_optimizer(self, spec: Any, kwargs: Mapping[str, Any], parameters: Sequence[Any] | None) -> Any:
         """``spec(parameters, **kwargs)``, for a ``torch.optim`` class or a factory.
 
+        Decision: for parameters on the CPU, the ``torch.optim`` classes whose multi-tensor (``foreach``)
+        implementation computes bit for bit what their per-parameter loop computes (:data:`_FOREACH_SAME_RESULT`:
+        Adam, AdamW, SGD, RMSprop, Adagrad, Adamax, Adadelta, Rprop) are built with ``foreach=True`` unless
+        ``kwargs`` choose (``foreach`` or ``fused``). torch picks that implementation by default only on
+        CUDA; on the CPU it saves one dispatch per parameter and operation (about 10% of a step of a small
+        MLP), and the results do not change.
+
         Raises:
             InvalidArgumentError: If there are no parameters, or ``kwargs`` do not fit.
             InvalidTypeError: If ``spec`` is not callable.
         """
-        return construct_optimizer(spec, kwargs, parameters, backend="torch")
+        options = dict(kwargs)
+        if (
+            spec in _FOREACH_SAME_RESULT
+            and "foreach" not in options
+            and not options.get("fused")
+            and parameters is not None
+        ):
+            params = list(parameters)
+            if params and all(isinstance(p, torch.Tensor) and p.device.type == "cpu" for p in params):
+                options["foreach"] = True
+            parameters = params
+        return construct_optimizer(spec, options, parameters, backend="torch")
 
     def get_optimizer_state(self, optimizer: Any) -> dict[str, Any]:
         """``optimizer.state_dict()`` with every tensor as a numpy array; see :mod:`modularml_torch.optimizers`."""

@@ -297,3 +297,47 @@ def test_applied_loss_values_for_plain_and_weighted_batches() -> None:
     per_sample = F.mse_loss(outputs, targets, reduction="none").mean(dim=1)
     expected = 2.0 * (per_sample * torch.from_numpy(weights)).sum() / 5
     torch.testing.assert_close(applied.compute(ctx), expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("adam", {"lr": 1e-3}),
+        ("adamw", {"lr": 1e-3, "weight_decay": 0.01}),
+        ("sgd", {"lr": 0.01, "momentum": 0.9, "nesterov": True}),
+        ("rmsprop", {"lr": 1e-3, "momentum": 0.5}),
+        ("adagrad", {"lr": 1e-2}),
+        ("adamax", {"lr": 1e-3}),
+        ("adadelta", {}),
+        ("rprop", {}),
+    ],
+)
+def test_cpu_optimizers_use_foreach_and_compute_what_the_per_parameter_loop_computes(impl, name, kwargs) -> None:
+    def train(build) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+        optimizer = build(list(model.parameters()))
+        g = torch.Generator().manual_seed(1)
+        for _ in range(30):
+            x, y = torch.randn(32, 8, generator=g), torch.randn(32, 1, generator=g)
+            loss = ((model(x) - y) ** 2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return [p.detach().clone() for p in model.parameters()]
+
+    spec = impl.resolve_optimizer(name)
+    built = impl.build_optimizer(spec, kwargs, [torch.zeros(2, requires_grad=True)])
+    assert built.param_groups[0]["foreach"] is True
+    ours = train(lambda params: impl.build_optimizer(spec, kwargs, params))
+    torchs = train(lambda params: spec(params, **kwargs))  # torch's default on the CPU: the per-parameter loop
+    for a, b in zip(ours, torchs, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_foreach_is_left_to_the_user_and_to_torch_elsewhere(impl) -> None:
+    param = [torch.zeros(2, requires_grad=True)]
+    chosen = impl.build_optimizer(impl.resolve_optimizer("adam"), {"foreach": False}, param)
+    assert chosen.param_groups[0]["foreach"] is False
+    nadam = impl.build_optimizer(impl.resolve_optimizer("nadam"), {}, param)  # differs in the last bits: untouched
+    assert nadam.param_groups[0]["foreach"] is None
