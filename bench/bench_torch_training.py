@@ -52,7 +52,7 @@ from modularml.samplers import SimpleSampler
 from modularml_torch import SequentialMLP
 
 N, D, BATCH, EPOCHS, LR = 100_000, 32, 256, 5, 1e-3
-RUNS = int(os.environ.get("BENCH_RUNS", "7"))
+RUNS = int(os.environ.get("BENCH_RUNS", "11"))
 
 
 def _data() -> tuple[np.ndarray, np.ndarray]:
