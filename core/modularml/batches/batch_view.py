@@ -283,18 +283,19 @@ class BatchView:
         """
         target = resolve_format(fmt)
         visible = self._columns if self._columns is not None else tuple(self._source.collection.schema.names)
-        if columns is None and features is None and targets is None and tags is None:
-            selected = _select_columns(visible, None, None, None, None, rep)  # every column: the common case
-        else:
-            selected = _select_columns(
-                visible, _as_tuple(columns), _as_tuple(features), _as_tuple(targets), _as_tuple(tags), rep
-            )
+        selected = _select_columns(
+            visible, _as_tuple(columns), _as_tuple(features), _as_tuple(targets), _as_tuple(tags), rep
+        )
         return self._gather(target, selected)
 
     def _gather(self, target: TargetFormat, selected: tuple[tuple[tuple[str, str], ...], ...]) -> Batch:
         if self._run is not None:
             run, position = self._run
             return run.materialize(position, target, selected)
+        return self._gather_alone(target, selected)
+
+    def _gather_alone(self, target: TargetFormat, selected: tuple[tuple[tuple[str, str], ...], ...]) -> Batch:
+        """This view's rows gathered by themselves (not as part of a window of its run)."""
         role_data, validity = _gather_roles(
             self._source.collection, self._role_indices, bool(self._all_valid), target, selected
         )
@@ -459,10 +460,7 @@ class _GatherRun:
             stop += 1
         views = self._views[position:stop]
         if len(views) == 1:
-            role_data, validity = _gather_roles(
-                collection, first._role_indices, bool(first._all_valid), target, selected
-            )
-            return {position: first._finish(role_data, validity, target)}
+            return {position: first._gather_alone(target, selected)}
         role_indices = {role: np.concatenate([v._role_indices[role] for v in views]) for role in first._role_indices}
         all_valid = all(v._all_valid for v in views)
         role_data, validity = _gather_roles(collection, role_indices, all_valid, target, selected)
