@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _report import append_section, run
 
 from modularml.context import ExperimentContext
 from modularml.data import FeatureSet
@@ -195,12 +196,8 @@ def main(report: Path) -> None:
             folder.rmdir()
         lines += [*_format(rows), ""]
         bench_view_memory(lines)
-    with report.open("a") as out:
-        out.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    append_section(report, lines)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: python bench/bench_featureset.py REPORT.md")
-    main(Path(sys.argv[1]))
+    run(main, __file__)

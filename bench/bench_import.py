@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from _report import append_section
+
 RUNS = 7
 TARGET_S = 0.3
 
@@ -44,9 +46,7 @@ def main(report: Path) -> None:
         f"`import modularml` {verdict} the {TARGET_S} s target.",
         "",
     ]
-    with report.open("a") as out:
-        out.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    append_section(report, lines)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from _report import append_section, run
 
 from modularml.context import ExperimentContext
 from modularml.data import FeatureSet
@@ -190,12 +191,8 @@ def main(report: Path) -> None:
         bench_simple(rows)
         bench_triplet(rows)
     lines += [*_format(rows, 1.5), ""]
-    with report.open("a") as out:
-        out.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    append_section(report, lines)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: python bench/bench_sampling.py REPORT.md")
-    main(Path(sys.argv[1]))
+    run(main, __file__)

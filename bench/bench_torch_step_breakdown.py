@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _report import append_section, run
 
 import modularml as mml
 from modularml.batches import ExecutionContext
@@ -145,12 +146,8 @@ def main(report: Path) -> None:
         )
         previous = seconds
     lines.append("")
-    with report.open("a") as out:
-        out.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    append_section(report, lines)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: python bench/bench_torch_step_breakdown.py REPORT.md")
-    main(Path(sys.argv[1]))
+    run(main, __file__)

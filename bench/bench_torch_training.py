@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _report import append_section, run
 
 import modularml as mml
 from modularml.batches import ExecutionContext
@@ -229,12 +230,8 @@ def _section(report: Path, threads: int) -> None:
             f"{'' if not verdict else '<= 1.10x'} | {verdict} |"
         )
     lines.append("")
-    with report.open("a") as out:
-        out.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    append_section(report, lines)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: python bench/bench_torch_training.py REPORT.md")
-    main(Path(sys.argv[1]))
+    run(main, __file__)
