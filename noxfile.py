@@ -33,11 +33,30 @@ NUMPY_PLUGIN = "plugins/modularml_numpy"  # a trainable backend without any ML f
 DISTRIBUTIONS = [CORE, *BACKENDS.values(), EXAMPLE_PLUGIN, NUMPY_PLUGIN]
 
 
+# Disk each session's virtual environment takes, in GB (measured on a clean clone, Linux x86_64,
+# CPU builds): the default sessions together need about 8 GB.
+DISK_GB = {"core": 0.4, "sklearn": 0.5, "torch": 1.2, "tf": 1.7, "integration": 2.9, "wheels": 1.4}
+DISK_GB_EVERYTHING = DISK_GB["integration"]  # any session with every distribution and framework
+
+
+def _warn_if_disk_short(session: nox.Session) -> None:
+    """Say so up front when the disk cannot hold this session's environment (pip fails late, with Errno 28)."""
+    need = DISK_GB.get(session.name, DISK_GB_EVERYTHING)
+    free = shutil.disk_usage(ROOT).free / 1e9
+    if free < need + 0.5:
+        session.warn(
+            f"only {free:.1f} GB free on the disk holding {ROOT}; session {session.name!r} needs about {need} GB "
+            f"(all default sessions together about {sum(DISK_GB.values()):.0f} GB). Free some space, or remove "
+            "old environments under .nox/, if pip stops with 'No space left on device'."
+        )
+
+
 def _editable(*folders: str) -> list[str]:
     return [arg for folder in folders for arg in ("-e", folder)]
 
 
 def _install_everything(session: nox.Session) -> None:
+    _warn_if_disk_short(session)
     session.install(*_editable(*DISTRIBUTIONS), TORCH, TENSORFLOW, SCIKIT_LEARN, PANDAS, *TEST_TOOLS)
 
 
@@ -52,6 +71,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def core(session: nox.Session) -> None:
     """The core, the example plugin and the numpy backend plugin, with NO ML framework installed."""
+    _warn_if_disk_short(session)
     session.install(*_editable(CORE, EXAMPLE_PLUGIN, NUMPY_PLUGIN), PANDAS, *TEST_TOOLS)
     session.run(
         "pytest",
@@ -66,6 +86,7 @@ def core(session: nox.Session) -> None:
 @nox.session
 def sklearn(session: nox.Session) -> None:
     """The scikit-learn backend alone (with the numpy test backend, for mixed graphs)."""
+    _warn_if_disk_short(session)
     session.install(*_editable(CORE, BACKENDS["sklearn"], NUMPY_PLUGIN), SCIKIT_LEARN, *TEST_TOOLS)
     session.run("pytest", "tests/sklearn", *session.posargs)
 
@@ -73,6 +94,7 @@ def sklearn(session: nox.Session) -> None:
 @nox.session
 def torch(session: nox.Session) -> None:
     """The PyTorch backend alone (with the numpy test backend, for mixed graphs)."""
+    _warn_if_disk_short(session)
     session.install(*_editable(CORE, BACKENDS["torch"], NUMPY_PLUGIN), TORCH, *TEST_TOOLS)
     session.run("pytest", "tests/torch", *session.posargs)
 
@@ -80,6 +102,7 @@ def torch(session: nox.Session) -> None:
 @nox.session
 def tf(session: nox.Session) -> None:
     """The TensorFlow backend alone (with the numpy test backend)."""
+    _warn_if_disk_short(session)
     session.install(*_editable(CORE, BACKENDS["tf"], NUMPY_PLUGIN), TENSORFLOW, *TEST_TOOLS)
     session.run("pytest", "tests/tf", *session.posargs)
 
@@ -101,6 +124,7 @@ def example(session: nox.Session) -> None:
 @nox.session(reuse_venv=False)
 def wheels(session: nox.Session) -> None:
     """Build every wheel into dist/, install modularml[torch,sklearn] from them into a fresh venv."""
+    _warn_if_disk_short(session)
     dist = ROOT / "dist"
     shutil.rmtree(dist, ignore_errors=True)
     session.run(
