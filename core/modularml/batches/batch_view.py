@@ -467,7 +467,7 @@ class _GatherRun:
         window: dict[int, Batch] = {}
         start = 0
         for offset, view in enumerate(views):
-            end = start + len(next(iter(view._role_indices.values())))
+            end = start + view.n_samples
             part_validity: dict[str, tuple[np.ndarray | None, int]] = {}
             for role, (valid, _) in validity.items():
                 part = None if valid is None else valid[start:end]

@@ -149,7 +149,7 @@ class AppliedLoss:
         if "default" in roles:
             return "default"
         raise InvalidArgumentError(
-            f"The batch has roles {batch.roles}; name one in the loss input, e.g. 'outputs.{batch.roles[0]}'."
+            f"The batch has roles {roles}; name one in the loss input, e.g. 'outputs.{roles[0]}'."
         )
 
     def _column_values(self, ref: FeatureSetColumnReference, uuids: np.ndarray) -> np.ndarray:
