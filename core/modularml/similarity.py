@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import math
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -22,27 +22,28 @@ _BELOW_ONE = float(np.nextafter(1.0, 0.0))
 
 
 def _metric_path(metric: Callable[..., Any]) -> str | None:
-    """``"module:qualname"`` of an importable module-level function, else None."""
+    """``"module:qualname"`` of a module-level Python function (the only metrics a file can name), else None."""
+    if not isinstance(metric, types.FunctionType):
+        return None
     module = getattr(metric, "__module__", None)
     qualname = getattr(metric, "__qualname__", None)
-    if not module or not qualname or module == "__main__" or "<" in qualname:
+    if not module or not qualname or module == "__main__" or "<" in qualname or "." in qualname:
         return None
     return f"{module}:{qualname}"
 
 
 def _resolve_metric(path: str) -> Callable[..., Any]:
-    module_name, sep, qualname = path.partition(":")
-    if not sep or module_name == "__main__" or "<" in qualname:
+    """The metric function ``path`` names, through the plugin layer's resolver.
+
+    A function named by a string runs only under ``allow_packaged_code=True`` (of the file or config
+    being restored): there is no registry of metric functions.
+    """
+    from modularml.plugins.resolver import resolve
+
+    module_name = path.partition(":")[0]
+    if module_name == "__main__" or "<" in path:
         raise InvalidArgumentError(f"Cannot rebuild the metric {path!r}: it is not an importable function.")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise InvalidArgumentError(f"Cannot rebuild the metric {path!r}: {exc}.") from None
-    if not callable(obj):
-        raise InvalidTypeError(f"The metric {path!r} is not callable.")
-    return obj
+    return resolve(path, what="similarity metric function", entry="metric", functions=True)
 
 
 @dataclass
@@ -219,13 +220,25 @@ class SimilarityCondition:
         }
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> SimilarityCondition:
+    def from_config(cls, cfg: dict[str, Any], *, allow_packaged_code: bool = False) -> SimilarityCondition:
         """Reconstruct a condition from configuration.
+
+        A metric recorded as ``"module:qualname"`` is imported only with ``allow_packaged_code=True``
+        (here, or in the ``load`` of the file that holds the condition).
 
         Args:
             cfg (dict[str, Any]): Dictionary previously produced by :meth:`get_config`.
+            allow_packaged_code (bool): Allow importing the metric function.
 
         Returns:
             SimilarityCondition: Rehydrated similarity condition.
+
+        Raises:
+            SerializationError: If the metric may not or cannot be imported.
         """
-        return cls(**cfg)
+        from modularml.plugins.resolver import loading
+
+        if not isinstance(cfg, dict):
+            raise InvalidTypeError(f"A SimilarityCondition config is a dict; got {cfg!r:.200}.")
+        with loading(allow_packaged_code=allow_packaged_code, what="similarity condition"):
+            return cls(**cfg)

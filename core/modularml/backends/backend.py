@@ -12,7 +12,7 @@ from modularml.plugins.known import known_backend
 from modularml.plugins.manager import get_plugin_manager
 from modularml.plugins.registry import BackendInfo
 
-__all__ = ["Backend", "backend_for_format", "backend_of", "get_backend"]
+__all__ = ["Backend", "backend_for_format", "backend_knows", "backend_of", "get_backend"]
 
 
 class Backend(str):
@@ -156,3 +156,18 @@ def backend_for_format(fmt: str) -> Backend | None:
         if key == name or key in info.aliases or key in (f.lower() for f in info.formats):
             return str.__new__(Backend, name)
     return None
+
+
+def backend_knows(method: str, backend: str | Backend | None, obj: Any) -> bool:
+    """Whether ``backend`` finds ``obj`` by its own name through ``method`` (``"resolve_loss"``...).
+
+    The check the file resolver makes before using a loss or optimizer class that a file names:
+    a class the backend itself would pick for its name is one of the backend's own.
+    """
+    name = getattr(obj, "__name__", None)
+    if backend is None or not isinstance(name, str):
+        return False
+    try:
+        return getattr(get_backend(backend), method)(name) is obj
+    except (AttributeError, KeyError, ValueError, TypeError):
+        return False

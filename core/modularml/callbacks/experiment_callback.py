@@ -119,19 +119,23 @@ class ExperimentCallback:
                 modularml and the installed ModularML plugins (e.g. the user's own module).
 
         Raises:
-            TypeError: If ``config`` is not a dict or names a class that is not an ExperimentCallback.
-            SerializationError: If the class cannot be imported (or importing it is not allowed).
+            TypeError: If ``config`` is not a dict.
+            SerializationError: If the class cannot be imported, importing it is not allowed, or it
+                is not an ExperimentCallback subclass.
             ValueError: If the config's arguments do not fit the class's constructor.
         """
-        from modularml.utils.components import resolve_import_path
+        from modularml.plugins.resolver import loading, resolve
 
         if not isinstance(config, dict) or "class" not in config:
             raise InvalidTypeError(f"An ExperimentCallback config is a dict with a 'class' entry; got {config!r:.120}.")
-        callback_cls = resolve_import_path(
-            config["class"], what="experiment callback class", allow_packaged_code=allow_packaged_code
-        )
-        if not (isinstance(callback_cls, type) and issubclass(callback_cls, ExperimentCallback)):
-            raise InvalidTypeError(f"{config['class']!r} is not an ExperimentCallback subclass.")
+        with loading(allow_packaged_code=allow_packaged_code, what="experiment callback"):
+            callback_cls = resolve(
+                config["class"],
+                what="experiment callback class",
+                entry="config['class']",
+                kind="callbacks",
+                base=ExperimentCallback,
+            )
         kwargs = {k: v for k, v in config.items() if k != "class"}
         try:
             inspect.signature(callback_cls).bind(**kwargs)

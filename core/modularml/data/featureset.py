@@ -31,7 +31,6 @@ from modularml.errors import (
     InvalidTypeError,
     NodeCollisionError,
     NotRegisteredError,
-    SerializationError,
 )
 from modularml.utils.naming import validate_label
 
@@ -719,13 +718,14 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
     def load(cls, filepath: str | Path, *, allow_packaged_code: bool = False, overwrite: bool = False) -> FeatureSet:
         """Load a FeatureSet from file.
 
-        Loading never unpickles or runs code from the file; a FeatureSet file holds no code, so
-        ``allow_packaged_code`` has no effect here. The file is read and checked completely
-        before the ExperimentContext is touched.
+        Loading never unpickles or runs code from the file; the classes of its scaler records
+        resolve through the plugin layer (registered scalers, or scikit-learn-like classes of
+        modularml, installed plugins and backend frameworks). The file is read and checked
+        completely before the ExperimentContext is touched.
 
         Args:
             filepath (Path): File location of a previously saved FeatureSet.
-            allow_packaged_code (bool): Whether bundled code execution is allowed.
+            allow_packaged_code (bool): Allow scaler classes from any module (your own).
             overwrite (bool): Whether to replace any colliding node registrations in the active
                 ExperimentContext. If False, a new node_id is assigned to the reloaded FeatureSet
                 (a label collision is then handled by the context's registration policy).
@@ -741,19 +741,15 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
         """
         from modularml.context import ExperimentContext
         from modularml.io import read_container
+        from modularml.plugins.resolver import loading
 
         container = read_container(filepath, kind=FILE_KIND)
+        container.require_class(FeatureSet)
         config = dict(container.config)
         saved_id = config.get("node_id")
-        try:
+        with loading(container.path, allow_packaged_code=allow_packaged_code, what="FeatureSet data"):
             fs = cls.from_config({**config, "node_id": saved_id if overwrite else None}, register=False)
             fs.set_state(container.state)
-        except (ValueError, TypeError, KeyError, IndexError) as exc:
-            if isinstance(exc, SerializationError):
-                raise
-            raise SerializationError(
-                f"Cannot load {str(container.path)!r}: its FeatureSet data is invalid: {exc}"
-            ) from exc
         ctx = ExperimentContext.get_active()
         if overwrite:
             if saved_id and ctx.has_node(node_id=saved_id):

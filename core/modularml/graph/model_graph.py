@@ -755,19 +755,30 @@ class ModelGraph:
 
         No learned state is restored (see :meth:`set_state`).
         """
-        from modularml.utils.components import resolve_import_path
+        from modularml.plugins.resolver import loading, resolve
 
-        nodes = []
-        for node_cfg in config["nodes"]:
-            node_cls = resolve_import_path(
-                node_cfg["class"], what="graph node class", allow_packaged_code=allow_packaged_code
+        if not isinstance(config, Mapping) or not isinstance(config.get("nodes"), list):
+            raise InvalidArgumentError(
+                f"A ModelGraph config is the dict returned by get_config(); got {config!r:.200}."
             )
-            if not (isinstance(node_cls, type) and issubclass(node_cls, GraphNode)):
-                raise SerializationError(f"{node_cfg['class']!r} is not a GraphNode class.")
-            nodes.append(node_cls.from_config(node_cfg, register=register, allow_packaged_code=allow_packaged_code))
-        opt_cfg = config.get("optimizer")
-        optimizer = None if opt_cfg is None else Optimizer.from_config(opt_cfg, allow_packaged_code=allow_packaged_code)
-        return cls(nodes, optimizer, config.get("label", "model-graph"), register=register)
+        with loading(allow_packaged_code=allow_packaged_code, what="graph"):
+            classes = []
+            for index, node_cfg in enumerate(config["nodes"]):
+                if not isinstance(node_cfg, Mapping) or not isinstance(node_cfg.get("node_id"), str):
+                    raise SerializationError(
+                        f"config['nodes'][{index}] is not a node config with a 'node_id'; got {node_cfg!r:.200}."
+                    )
+                entry = f"config['nodes'][{index}]['class']"
+                classes.append(resolve(node_cfg.get("class"), what="graph node class", entry=entry, base=GraphNode))
+            nodes = [
+                node_cls.from_config(node_cfg, register=register, allow_packaged_code=allow_packaged_code)
+                for node_cls, node_cfg in zip(classes, config["nodes"], strict=True)
+            ]
+            opt_cfg = config.get("optimizer")
+            optimizer = (
+                None if opt_cfg is None else Optimizer.from_config(opt_cfg, allow_packaged_code=allow_packaged_code)
+            )
+            return cls(nodes, optimizer, config.get("label", "model-graph"), register=register)
 
     def get_state(self) -> dict[str, Any]:
         """Node states (keyed by node_id), global optimizer state and build flag."""
@@ -778,9 +789,37 @@ class ModelGraph:
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Restore node and optimizer state from :meth:`get_state` output."""
-        if not isinstance(state, Mapping) or "nodes" not in state:
+        """Restore node and optimizer state from :meth:`get_state` output.
+
+        All or nothing: if any part fails (a weight of the wrong shape, an optimizer state that
+        does not fit), every node and the optimizer are put back as they were and the error is
+        raised.
+
+        Raises:
+            InvalidArgumentError: If ``state`` is not one :meth:`get_state` produced.
+        """
+        if (
+            not isinstance(state, Mapping)
+            or not isinstance(state.get("nodes"), Mapping)
+            or not all(isinstance(s, Mapping) for s in state["nodes"].values())
+        ):
             raise InvalidArgumentError(f"A ModelGraph state is the dict returned by get_state(); got {state!r:.200}.")
+        if state.get("optimizer") is not None and not isinstance(state["optimizer"], Mapping):
+            raise InvalidArgumentError(
+                f"A ModelGraph state's optimizer state is a dict; got {state['optimizer']!r:.200}."
+            )
+        before = self.get_state()
+        pending = None if self._optimizer is None else self._optimizer._pending_state
+        try:
+            self._apply_state(state)
+        except BaseException:
+            self._apply_state(before)
+            self._built = bool(before["is_built"])
+            if self._optimizer is not None and not self._optimizer.is_built:
+                self._optimizer._pending_state = pending
+            raise
+
+    def _apply_state(self, state: Mapping[str, Any]) -> None:
         for nid, node_state in state["nodes"].items():
             if nid in self._nodes:
                 self._nodes[nid].set_state(node_state)
@@ -819,28 +858,28 @@ class ModelGraph:
             SerializationError: If the file is damaged, not a ModelGraph, or cannot be rebuilt.
         """
         from modularml.io import read_container
+        from modularml.plugins.resolver import loading
 
         container = read_container(filepath, kind=FILE_KIND)
-        config, state = copy.deepcopy(container.config), copy.deepcopy(container.state)
+        container.require_class(ModelGraph)
         ctx = ExperimentContext.get_active()
-        if not overwrite:
-            taken = {n["node_id"] for n in config.get("nodes", []) if ctx.has_node(node_id=n["node_id"])}
-            if taken:
-                mapping = {old: str(uuid.uuid4()) for old in taken}
-                config = _remap_ids(config, mapping)
-                state["nodes"] = {mapping.get(k, k): v for k, v in state.get("nodes", {}).items()}
         snapshot = ctx.get_state()
         try:
-            with _policy(ctx, RegistrationPolicy.OVERWRITE if overwrite else None):
-                graph = cls.from_config(config, allow_packaged_code=allow_packaged_code)
-            graph.set_state(state)
-        except (KeyError, TypeError, ValueError) as exc:
+            with loading(container.path, allow_packaged_code=allow_packaged_code, what="graph"):
+                config, state = copy.deepcopy(container.config), copy.deepcopy(container.state)
+                _check_graph_file(config, state)
+                if not overwrite:
+                    taken = {n["node_id"] for n in config["nodes"] if ctx.has_node(node_id=n["node_id"])}
+                    if taken:
+                        mapping = {old: str(uuid.uuid4()) for old in taken}
+                        config = _remap_ids(config, mapping)
+                        state["nodes"] = {mapping.get(k, k): v for k, v in state["nodes"].items()}
+                with _policy(ctx, RegistrationPolicy.OVERWRITE if overwrite else None):
+                    graph = cls.from_config(config, allow_packaged_code=allow_packaged_code)
+                graph.set_state(state)
+        except BaseException:
             ctx.set_state(snapshot)  # a failed load registers nothing
-            if isinstance(exc, SerializationError):
-                raise
-            raise SerializationError(
-                f"Cannot load {str(container.path)!r}: the graph cannot be rebuilt: {exc}"
-            ) from exc
+            raise
         return graph
 
     def save_checkpoint(
@@ -868,18 +907,38 @@ class ModelGraph:
             SerializationError: If the checkpoint is of another graph (different node ids).
         """
         from modularml.io import read_container
+        from modularml.plugins.resolver import loading
 
         container = read_container(filepath, kind=CHECKPOINT_KIND)
-        if sorted(container.state.get("nodes", {})) != sorted(self._nodes):
+        container.require_class(ModelGraph)
+        nodes = container.state.get("nodes")
+        if not isinstance(nodes, Mapping) or sorted(nodes) != sorted(self._nodes):
+            saved = sorted(nodes) if isinstance(nodes, Mapping) else nodes
             raise SerializationError(
                 f"Cannot restore {str(container.path)!r}: it holds the state of nodes "
-                f"{sorted(container.state.get('nodes', {}))}, not of this graph's {sorted(self._nodes)}."
+                f"{saved!r:.300}, not of this graph's {sorted(self._nodes)}."
             )
-        self.set_state(container.state)
+        with loading(container.path, what="checkpoint"):
+            self.set_state(container.state)  # all or nothing
         return self
 
     def __repr__(self) -> str:
         return f"ModelGraph(label={self.label!r}, nodes={[n.label for n in self.topological_order]})"
+
+
+def _check_graph_file(config: Any, state: Any) -> None:
+    """The shape of a graph file's config and state, checked before anything is built or registered."""
+    if not isinstance(config, Mapping) or not isinstance(config.get("nodes"), list):
+        raise SerializationError("its config holds no list of 'nodes'.")
+    for index, node in enumerate(config["nodes"]):
+        if not isinstance(node, Mapping) or not isinstance(node.get("node_id"), str):
+            raise SerializationError(f"config['nodes'][{index}] is not a node config with a 'node_id'.")
+    if not isinstance(state, Mapping) or not isinstance(state.get("nodes"), Mapping):
+        raise SerializationError("its state holds no 'nodes' mapping.")
+    ids = {node["node_id"] for node in config["nodes"]}
+    unknown = sorted(set(state["nodes"]) - ids)
+    if unknown:
+        raise SerializationError(f"its state holds nodes {unknown} that its config does not define.")
 
 
 def _remap_ids(value: Any, mapping: dict[str, str]) -> Any:

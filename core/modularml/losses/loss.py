@@ -8,9 +8,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from modularml.backends.backend import Backend, get_backend
+from modularml.backends.backend import Backend, backend_knows, get_backend
 from modularml.errors import BackendNotSupportedError, LossError, SerializationError
-from modularml.utils.components import import_path, infer_backend, resolve_import_path
+from modularml.utils.components import import_path, infer_backend
 
 __all__ = ["FILE_KIND", "Loss"]
 
@@ -324,17 +324,29 @@ class Loss:
         """
         if not isinstance(config, Mapping) or config.get("source") not in _SOURCES or "loss" not in config:
             raise LossError(f"A loss config is the dict returned by Loss.get_config(); got {config!r:.200}.")
+        from modularml.plugins.resolver import loading, resolve
+
         source, reference = config["source"], config["loss"]
-        if source != "name" and isinstance(reference, str):
-            reference = resolve_import_path(reference, what=f"loss {source}", allow_packaged_code=allow_packaged_code)
         options = {
             "loss_kwargs": dict(config.get("loss_kwargs") or {}),
             "backend": config.get("backend"),
             "reduction": config.get("reduction", "none"),
         }
-        if source == "factory":
-            return cls(factory=reference, **options)
-        return cls(reference, **options)
+        with loading(allow_packaged_code=allow_packaged_code, what="loss"):
+            if source != "name" and isinstance(reference, str):
+                backend = None if options["backend"] is None else str(Backend(options["backend"]))
+                reference = resolve(
+                    reference,
+                    what=f"loss {source}",
+                    entry="config['loss']",
+                    kind="losses",
+                    backend=backend,
+                    functions=source != "class",
+                    recognized=functools.partial(backend_knows, "resolve_loss", backend),
+                )
+            if source == "factory":
+                return cls(factory=reference, **options)
+            return cls(reference, **options)
 
     def save(self, filepath: str | Path, *, overwrite: bool = False) -> Path:
         """Serialize this loss wrapper to disk (its configuration; a loss holds no learned state).
@@ -378,14 +390,12 @@ class Loss:
             SerializationError: If the file is damaged, not a loss, or names an unavailable loss.
         """
         from modularml.io import read_container
+        from modularml.plugins.resolver import loading
 
         container = read_container(filepath, kind=FILE_KIND)
-        try:
+        container.require_class(Loss)
+        with loading(container.path, allow_packaged_code=allow_packaged_code, what="loss"):
             return cls.from_config(container.config, allow_packaged_code=allow_packaged_code)
-        except (ValueError, TypeError, KeyError) as exc:
-            if isinstance(exc, SerializationError):
-                raise
-            raise SerializationError(f"Cannot load {str(container.path)!r}: its loss cannot be rebuilt: {exc}") from exc
 
     # ------------------------------------------------------------------ helpers
     @staticmethod

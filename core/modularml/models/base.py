@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from modularml.backends.backend import Backend
-from modularml.errors import InvalidArgumentError, InvalidTypeError, SerializationError
+from modularml.errors import InvalidArgumentError, SerializationError
 
 __all__ = ["FILE_KIND", "BaseModel", "normalize_shape", "resolve_build_shapes"]
 
@@ -256,18 +256,26 @@ class BaseModel(ABC):
         """
         if not isinstance(config, Mapping) or not isinstance(config.get("init_args", {}), Mapping):
             raise InvalidArgumentError(f"A model config is the dict returned by get_config(); got {config!r:.200}.")
-        model_cls: type = cls
-        if cls is BaseModel:
-            model_cls = _resolve_model_class(config.get("class"), allow_packaged_code)
-        init_args = dict(config.get("init_args") or {})
-        backend = config.get("backend")
-        if backend is not None and "backend" not in init_args and _accepts_keyword(model_cls, "backend"):
-            init_args["backend"] = backend
-        model = model_cls(**init_args)
-        if backend is not None and model.backend != Backend(backend):
-            raise InvalidArgumentError(
-                f"The config is for backend {backend!r} but {model_cls.__qualname__} built a {model.backend!r} model."
-            )
+        from modularml.plugins.resolver import loading
+
+        with loading(allow_packaged_code=allow_packaged_code, what="model"):
+            model_cls: type = cls
+            if cls is BaseModel:
+                model_cls = _resolve_model_class(config.get("class"), cls)
+            init_args = dict(config.get("init_args") or {})
+            if not all(isinstance(k, str) and k.isidentifier() for k in init_args):
+                raise InvalidArgumentError(
+                    f"A model config's init_args are keyword arguments; got {sorted(init_args)}."
+                )
+            backend = config.get("backend")
+            if backend is not None and "backend" not in init_args and _accepts_keyword(model_cls, "backend"):
+                init_args["backend"] = backend
+            model = model_cls(**init_args)
+            if backend is not None and model.backend != Backend(backend):
+                raise InvalidArgumentError(
+                    f"The config is for backend {backend!r} but {model_cls.__qualname__} built a {model.backend!r} "
+                    "model."
+                )
         return model
 
     # ------------------------------------------------------------------ state
@@ -355,25 +363,18 @@ class BaseModel(ABC):
             SerializationError: If the file is damaged, not a model, or its class is unavailable.
         """
         from modularml.io import read_container
+        from modularml.plugins.resolver import loading
 
         container = read_container(filepath, kind=FILE_KIND)
-        try:
-            model_cls = _resolve_model_class(container.class_path, allow_packaged_code)
-        except InvalidTypeError as exc:
-            raise SerializationError(f"Cannot load {str(container.path)!r}: {exc}") from None
-        if not issubclass(model_cls, cls):
-            raise SerializationError(
-                f"Cannot load {str(container.path)!r} as a {cls.__qualname__}: it holds a {model_cls.__qualname__}."
-            )
-        try:
+        with loading(container.path, allow_packaged_code=allow_packaged_code, what="model"):
+            model_cls = _resolve_model_class(container.class_path, cls, entry="manifest['class']")
+            if container.config.get("class") != container.class_path:
+                raise SerializationError(
+                    f"its manifest names the class {container.class_path!r} but its config "
+                    f"{container.config.get('class')!r:.200}; the file was altered."
+                )
             model = model_cls.from_config(container.config, allow_packaged_code=allow_packaged_code)
             model.set_state(container.state)
-        except (ValueError, TypeError, KeyError) as exc:
-            if isinstance(exc, SerializationError):
-                raise
-            raise SerializationError(
-                f"Cannot load {str(container.path)!r}: its model cannot be rebuilt: {exc}"
-            ) from exc
         return model
 
     def __repr__(self) -> str:
@@ -389,12 +390,8 @@ def _accepts_keyword(cls: type, name: str) -> bool:
     return name in parameters
 
 
-def _resolve_model_class(class_path: Any, allow_packaged_code: bool) -> type[BaseModel]:
-    if not isinstance(class_path, str):
-        raise InvalidArgumentError(f"A model config names its class as 'module:QualName'; got {class_path!r}.")
-    from modularml.utils.components import resolve_import_path
+def _resolve_model_class(class_path: Any, base: type, *, entry: str = "config['class']") -> type[BaseModel]:
+    """The model class a file or config names, through the plugin layer's resolver (a ``base`` subclass)."""
+    from modularml.plugins.resolver import resolve
 
-    model_cls = resolve_import_path(class_path, what="model class", allow_packaged_code=allow_packaged_code)
-    if not (isinstance(model_cls, type) and issubclass(model_cls, BaseModel)):
-        raise InvalidTypeError(f"{class_path!r} is not a BaseModel subclass, so it cannot be loaded as a model.")
-    return model_cls
+    return resolve(class_path, what="model class", entry=entry, kind="models", base=base)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from modularml.backends.backend import Backend, get_backend
@@ -368,11 +369,29 @@ class ModelNode(ComputeNode):
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`get_state` output (the optimizer's state is restored when it is built)."""
+        """Restore :meth:`get_state` output (the optimizer's state is restored when it is built).
+
+        All or nothing: when the model's or the optimizer's part fails, the node is put back as it was.
+
+        Raises:
+            InvalidArgumentError: If ``state`` is not one :meth:`get_state` produced.
+        """
+        if not isinstance(state, Mapping) or not isinstance(state.get("model"), Mapping):
+            raise InvalidArgumentError(
+                f"A ModelNode state is the dict returned by get_state(), with 'model'; got {state!r:.200}."
+            )
+        before = self.get_state() if self._model.is_built else None
+        try:
+            self._model.set_state(state["model"])
+            if self._optimizer is not None and state.get("optimizer") is not None:
+                self._optimizer.set_state(state["optimizer"])
+        except BaseException:
+            if before is not None:
+                self._model.set_state(before["model"])
+                if self._optimizer is not None and before["optimizer"] is not None:
+                    self._optimizer.set_state(before["optimizer"])
+            raise
         self._freeze = bool(state.get("frozen", False))
-        self._model.set_state(state["model"])
-        if self._optimizer is not None and state.get("optimizer") is not None:
-            self._optimizer.set_state(state["optimizer"])
 
     def __repr__(self) -> str:
         return f"ModelNode(label={self.label!r}, model={self._model!r}, frozen={self._freeze})"

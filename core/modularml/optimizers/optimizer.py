@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from modularml.backends.backend import Backend, get_backend
+from modularml.backends.backend import Backend, backend_knows, get_backend
 from modularml.errors import (
     BackendNotSupportedError,
     InvalidArgumentError,
@@ -14,7 +15,7 @@ from modularml.errors import (
     OptimizerNotSetError,
     SerializationError,
 )
-from modularml.utils.components import import_path, infer_backend, resolve_import_path
+from modularml.utils.components import import_path, infer_backend
 
 __all__ = ["FILE_KIND", "Optimizer"]
 
@@ -323,16 +324,26 @@ class Optimizer:
             raise InvalidArgumentError(
                 f"An optimizer config is the dict returned by Optimizer.get_config(); got {config!r:.200}."
             )
+        from modularml.plugins.resolver import loading, resolve
+
         source, reference = config["source"], config["opt"]
-        if source != "name" and isinstance(reference, str):
-            reference = resolve_import_path(
-                reference, what=f"optimizer {source}", allow_packaged_code=allow_packaged_code
-            )
         kwargs = dict(config.get("opt_kwargs") or {})
         backend = config.get("backend")
-        if source == "factory":
-            return cls(factory=reference, opt_kwargs=kwargs, backend=backend)
-        return cls(reference, opt_kwargs=kwargs, backend=backend)
+        with loading(allow_packaged_code=allow_packaged_code, what="optimizer"):
+            if source != "name" and isinstance(reference, str):
+                name = None if backend is None else str(Backend(backend))
+                reference = resolve(
+                    reference,
+                    what=f"optimizer {source}",
+                    entry="config['opt']",
+                    kind="optimizers",
+                    backend=name,
+                    functions=source == "factory",
+                    recognized=functools.partial(backend_knows, "resolve_optimizer", name),
+                )
+            if source == "factory":
+                return cls(factory=reference, opt_kwargs=kwargs, backend=backend)
+            return cls(reference, opt_kwargs=kwargs, backend=backend)
 
     def save(self, filepath: str | Path, *, overwrite: bool = False) -> Path:
         """Serialize the optimizer (configuration and state) to disk; nothing is pickled.
@@ -381,17 +392,13 @@ class Optimizer:
             SerializationError: If the file is damaged, not an optimizer, or names an unavailable one.
         """
         from modularml.io import read_container
+        from modularml.plugins.resolver import loading
 
         container = read_container(filepath, kind=FILE_KIND)
-        try:
+        container.require_class(Optimizer)
+        with loading(container.path, allow_packaged_code=allow_packaged_code, what="optimizer"):
             optimizer = cls.from_config(container.config, allow_packaged_code=allow_packaged_code)
             optimizer.set_state(container.state)
-        except (ValueError, TypeError, KeyError) as exc:
-            if isinstance(exc, SerializationError):
-                raise
-            raise SerializationError(
-                f"Cannot load {str(container.path)!r}: its optimizer cannot be rebuilt: {exc}"
-            ) from exc
         return optimizer
 
     # ------------------------------------------------------------------ helpers

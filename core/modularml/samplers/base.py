@@ -19,8 +19,8 @@ from modularml.errors import (
     InvalidArgumentError,
     InvalidTypeError,
     ModularMLError,
+    NodeNotFoundError,
     NotRegisteredError,
-    SerializationError,
 )
 from modularml.samplers.batching import plan_epoch
 from modularml.samplers.sampled_view import STREAM_DEFAULT, SampledView
@@ -495,7 +495,7 @@ class BaseSampler(ABC):
         try:
             streams = {name: FeatureSetView.from_config(config) for name, config in sources.items()}
         except NotRegisteredError as exc:
-            raise NotRegisteredError(
+            raise NodeNotFoundError(
                 f"The sampler was bound to a FeatureSet that is not registered in the active ExperimentContext "
                 f"({exc}). Create or load that FeatureSet first, or rebind the sampler with bind_sources()."
             ) from None
@@ -563,11 +563,12 @@ class BaseSampler(ABC):
         """Load a sampler saved with :meth:`save`; it gives the same batches as the saved one.
 
         Loading never runs code from the file; the sampler class must come from modularml or an
-        installed plugin. ``allow_packaged_code`` has no effect (a sampler file holds no code).
+        installed plugin, and a similarity condition's metric function named in it is imported
+        only with ``allow_packaged_code=True``.
 
         Args:
             filepath (str | Path): The file (``<name>.sm.mml``; the suffix may be left out).
-            allow_packaged_code (bool): Accepted for symmetry with other ``load`` methods.
+            allow_packaged_code (bool): Allow classes and metric functions from any module (your own).
 
         Returns:
             BaseSampler: The sampler, bound to its sources again when they were bound.
@@ -577,21 +578,16 @@ class BaseSampler(ABC):
             SerializationError: If the file is damaged, not a sampler, or not a ``cls``.
             KeyError: If a source FeatureSet is not registered in the active ExperimentContext.
         """
-        from modularml.io import read_container, resolve_class
+        from modularml.io import read_container
+        from modularml.plugins.resolver import loading, resolve
 
         container = read_container(filepath, kind=FILE_KIND)
-        sampler_cls = resolve_class(container.class_path)
-        if not (isinstance(sampler_cls, type) and issubclass(sampler_cls, cls)):
-            raise SerializationError(
-                f"Cannot load {str(container.path)!r} as a {cls.__name__}: it holds a {container.class_path}."
+        with loading(container.path, allow_packaged_code=allow_packaged_code, what="sampler"):
+            sampler_cls = resolve(
+                container.class_path, what="sampler class", entry="manifest['class']", kind="samplers", base=cls
             )
-        try:
             sampler = sampler_cls.from_config(container.config)
-        except (TypeError, ValueError) as exc:
-            raise SerializationError(
-                f"Cannot load {str(container.path)!r}: its sampler config is invalid: {exc}"
-            ) from exc
-        sampler.set_state(container.state)
+            sampler.set_state(container.state)
         return sampler
 
     # -- comparison -----------------------------------------------------------------------------------------

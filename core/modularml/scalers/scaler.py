@@ -16,16 +16,16 @@ from modularml.errors import (
     NotInvertibleError,
     SerializationError,
 )
-from modularml.scalers.registry import registered_name, resolve_registered_scaler, supported_scalers
-from modularml.utils.estimator_state import (
+from modularml.scalers.estimator_state import (
     class_path,
     constructor_params,
     get_learned_state,
     has_learned_state,
     is_sklearn_like,
-    resolve_state_class,
+    is_sklearn_like_class,
     set_learned_state,
 )
+from modularml.scalers.registry import registered_name, resolve_registered_scaler, supported_scalers
 
 __all__ = ["FILE_KIND", "Scaler"]
 
@@ -301,31 +301,42 @@ class Scaler:
         return {"scaler": target, "scaler_kwargs": copy.deepcopy(self._kwargs)}
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Scaler:
+    def from_config(cls, config: dict[str, Any], *, allow_packaged_code: bool = False) -> Scaler:
         """Construct a Scaler from configuration (unfitted).
 
-        A registered name is looked up in the scaler registry. A class path is resolved only from
-        trusted packages: modularml, installed plugins, and the packages registered scalers come
-        from (see :func:`~modularml.utils.estimator_state.resolve_state_class`); register a custom
-        scaler class through a plugin's ``register_scalers`` hook to restore it from a config.
+        A registered name is looked up in the scaler registry. A class path resolves through the
+        plugin layer's resolver (:mod:`modularml.plugins.resolver`): a registered scaler class, or a
+        scikit-learn-like class defined in modularml, an installed plugin or an installed backend's
+        framework; a class of your own only with ``allow_packaged_code=True`` (or register it through
+        a plugin's ``register_scalers`` hook).
 
         Args:
             config (dict[str, Any]): Output of :meth:`get_config`.
+            allow_packaged_code (bool): Allow a scaler class from any module.
 
         Returns:
             Scaler: The unfitted scaler.
 
         Raises:
-            ValueError: If the config is malformed or names a scaler that is not available.
+            ValueError: If the config is malformed or names a scaler that is not available
+                (``SerializationError`` when the class may not be used).
         """
+        from modularml.plugins.resolver import loading, resolve
+
         if not isinstance(config, Mapping) or not isinstance(config.get("scaler"), str):
             raise InvalidArgumentError(
-                f"A Scaler config is {{'scaler': name, 'scaler_kwargs': {{...}}}}; got {config!r}."
+                f"A Scaler config is {{'scaler': name, 'scaler_kwargs': {{...}}}}; got {config!r:.200}."
             )
         target = config["scaler"]
         kwargs = config.get("scaler_kwargs") or {}
+        if not isinstance(kwargs, Mapping):
+            raise InvalidArgumentError(f"A Scaler config's scaler_kwargs is a dict; got {kwargs!r:.200}.")
         if ":" in target:
-            return cls(resolve_state_class(target), kwargs)
+            with loading(allow_packaged_code=allow_packaged_code, what="scaler"):
+                factory = resolve(
+                    target, what="scaler class", entry="config['scaler']", kind="scalers", base=is_sklearn_like_class
+                )
+            return cls(factory, kwargs)
         return cls(target, kwargs)
 
     def get_state(self) -> dict[str, Any]:
@@ -364,7 +375,7 @@ class Scaler:
             if _has_own_state(fresh):
                 fresh.set_state(learned)
             else:
-                set_learned_state(fresh, learned, trusted_packages={type(fresh).__module__.split(".")[0]})
+                set_learned_state(fresh, learned)
         self._obj = fresh
         self._is_fit = bool(state[_IS_FIT])
 
@@ -394,12 +405,14 @@ class Scaler:
         """Load a Scaler from disk.
 
         Nothing is unpickled and no code from the file runs; the scaler class comes from the
-        scaler registry or from modularml and its installed plugins.
+        scaler registry or from modularml, its installed plugins and backend frameworks. The
+        whole file is read and checked before the scaler is built.
 
         Args:
             filepath (Path): Path to a serialized scaler artifact.
-            allow_packaged_code (bool): Whether packaged code execution is allowed during load
-                (a scaler file holds no code, so it has no effect).
+            allow_packaged_code (bool): Allow the scaler class (and nested estimator classes of its
+                learned state) to come from any module, not only modularml, installed plugins and
+                backend frameworks.
 
         Returns:
             Scaler: Reloaded scaler instance.
@@ -409,15 +422,13 @@ class Scaler:
             SerializationError: If the file is damaged, not a scaler, or names an unavailable scaler.
         """
         from modularml.io import read_container
+        from modularml.plugins.resolver import loading
 
         container = read_container(filepath, kind=FILE_KIND)
-        try:
-            scaler = cls.from_config(container.config)
+        container.require_class(Scaler)
+        with loading(container.path, allow_packaged_code=allow_packaged_code, what="scaler"):
+            scaler = cls.from_config(container.config, allow_packaged_code=allow_packaged_code)
             scaler.set_state(container.state)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise SerializationError(
-                f"Cannot load {str(container.path)!r}: its scaler cannot be rebuilt: {exc}"
-            ) from exc
         return scaler
 
     def __repr__(self) -> str:

@@ -2,7 +2,7 @@
 
 Shared by :class:`~modularml.Loss`, :class:`~modularml.Optimizer`, :class:`~modularml.BaseModel`
 and by backends implementing :class:`~modularml.backends.TrainableBackendProtocol`, so that every
-backend matches names the same way and every file restores callables under the same rules.
+backend matches names the same way. Names in files resolve through :mod:`modularml.plugins.resolver`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ __all__ = [
     "import_path",
     "infer_backend",
     "registered_components",
-    "resolve_import_path",
 ]
 
 
@@ -187,13 +186,3 @@ def import_path(obj: Any) -> str | None:
     for part in qualname.split("."):
         found = getattr(found, part, None)
     return f"{module}:{qualname}" if found is obj else None
-
-
-def resolve_import_path(path: str, *, what: str, allow_packaged_code: bool = False) -> Any:
-    """Import the object ``"module:QualName"`` names, under the rules for loading files.
-
-    See :func:`modularml.io.container.resolve_import_path`, the one place that rule lives.
-    """
-    from modularml.io.container import resolve_import_path as resolve
-
-    return resolve(path, what=what, allow_packaged_code=allow_packaged_code)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextvars
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -14,29 +12,21 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from modularml.errors import InvalidArgumentError, InvalidTypeError, NotFittedError, SerializationError
-from modularml.io.container import resolve_import_path
 from modularml.models import BaseModel, normalize_shape
-from modularml.utils.components import import_path
-from modularml.utils.estimator_state import (
+from modularml.plugins.resolver import resolve
+from modularml.scalers.estimator_state import (
     constructor_params,
     decode_value,
     encode_value,
     get_learned_state,
     set_learned_state,
 )
+from modularml.utils.components import import_path
 
 __all__ = ["METHODS", "ScikitModelWrapper"]
 
 #: The estimator methods a wrapper can forward with.
 METHODS: tuple[str, ...] = ("predict", "transform", "predict_proba", "decision_function")
-
-#: Whether the wrapper being rebuilt may import its estimator class from any module (set by ``load``/``from_config``).
-_allow_packaged_code: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "modularml_sklearn_allow_packaged_code", default=False
-)
-
-#: Packages whose estimator classes a config may name without ``allow_packaged_code``.
-_TRUSTED_PACKAGES = frozenset({"sklearn"})
 
 _FITTED = "fitted"
 _ESTIMATOR_STATE = "estimator_state"
@@ -119,20 +109,15 @@ class ScikitModelWrapper(BaseModel):
     ) -> None:
         if estimator_kwargs is not None and not isinstance(estimator_kwargs, Mapping):
             raise InvalidArgumentError(f"estimator_kwargs is a dict of keyword arguments; got {estimator_kwargs!r}.")
-        if isinstance(estimator, str):
-            estimator = resolve_import_path(
-                estimator,
-                what="estimator class",
-                allow_packaged_code=_allow_packaged_code.get(),
-                trusted_packages=_TRUSTED_PACKAGES,
-            )
+        if isinstance(estimator, str):  # from a file or config: a scikit-learn estimator class
+            estimator = resolve(estimator, what="estimator class", entry="estimator", base=BaseEstimator)
         if isinstance(estimator, type):
             if not issubclass(estimator, BaseEstimator):
                 raise InvalidTypeError(
                     f"ScikitModelWrapper wraps scikit-learn estimators (sklearn.base.BaseEstimator); got the class "
                     f"{estimator.__qualname__}."
                 )
-            kwargs = decode_value(dict(estimator_kwargs or {}), trusted_packages=_TRUSTED_PACKAGES)
+            kwargs = decode_value(dict(estimator_kwargs or {}), base=BaseEstimator, where="estimator_kwargs")
             try:
                 estimator = estimator(**kwargs)
             except TypeError as exc:
@@ -495,14 +480,14 @@ class ScikitModelWrapper(BaseModel):
                 f"{_ESTIMATOR_PARAMS!r} and {_ESTIMATOR_STATE!r}; got {state!r:.200}."
             )
         if state[_FITTED]:
-            params = decode_value(dict(state[_ESTIMATOR_PARAMS]), trusted_packages=_TRUSTED_PACKAGES)
+            params = decode_value(dict(state[_ESTIMATOR_PARAMS]), base=BaseEstimator, where=_ESTIMATOR_PARAMS)
             try:
                 fresh = type(self._estimator)(**params)
             except TypeError as exc:
                 raise SerializationError(
                     f"Cannot rebuild {type(self._estimator).__name__} from its saved parameters: {exc}"
                 ) from None
-            set_learned_state(fresh, state[_ESTIMATOR_STATE], trusted_packages=_TRUSTED_PACKAGES)
+            set_learned_state(fresh, state[_ESTIMATOR_STATE], base=BaseEstimator)
         else:
             fresh = clone(self._estimator)
         self._estimator = fresh
@@ -510,32 +495,6 @@ class ScikitModelWrapper(BaseModel):
         self._input_shape = normalize_shape(state.get("input_shape"), what="input_shape") or self._declared_input
         self._output_shape = normalize_shape(state.get("output_shape"), what="output_shape") or self._declared_output
         self._built = bool(state.get("is_built")) or self._fitted
-
-    # ------------------------------------------------------------------ files
-    @classmethod
-    def from_config(cls, config: dict[str, Any], *, allow_packaged_code: bool = False) -> BaseModel:
-        """Rebuild an unfitted wrapper from :meth:`get_config`; its estimator class is imported under the file rules.
-
-        scikit-learn classes are always allowed; classes of other packages only with
-        ``allow_packaged_code=True``.
-        """
-        token = _allow_packaged_code.set(allow_packaged_code or _allow_packaged_code.get())
-        try:
-            return super().from_config(config, allow_packaged_code=allow_packaged_code)
-        finally:
-            _allow_packaged_code.reset(token)
-
-    @classmethod
-    def load(cls, filepath: str | Path, *, allow_packaged_code: bool = False) -> BaseModel:
-        """Load a saved wrapper, fitted state included (nothing is unpickled).
-
-        ``allow_packaged_code=True`` lets its estimator class come from a package other than scikit-learn.
-        """
-        token = _allow_packaged_code.set(allow_packaged_code)
-        try:
-            return super().load(filepath, allow_packaged_code=allow_packaged_code)
-        finally:
-            _allow_packaged_code.reset(token)
 
     def __repr__(self) -> str:
         shapes = f", input_shape={self.input_shape}, output_shape={self.output_shape}" if self.is_built else ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -12,15 +11,11 @@ from torch import nn
 
 from modularml.errors import InvalidArgumentError, InvalidTypeError, SerializationError
 from modularml.models import BaseModel
-from modularml.utils.components import import_path, resolve_import_path
+from modularml.plugins.resolver import resolve
+from modularml.utils.components import import_path
 from modularml_torch.models.base import TorchBaseModel
 
 __all__ = ["TorchModelWrapper"]
-
-#: Whether the wrapper being loaded may import its model class from any module (set by :meth:`TorchModelWrapper.load`).
-_allow_packaged_code: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "modularml_torch_allow_packaged_code", default=False
-)
 
 
 def _accepts(fn: Callable, name: str) -> bool:
@@ -79,9 +74,15 @@ class TorchModelWrapper(TorchBaseModel):
                 f"TorchModelWrapper wraps a raw torch.nn.Module; got {type(model).__name__}. A ModularML model needs "
                 "no wrapper."
             )
-        if isinstance(model_class, str):
-            model_class = resolve_import_path(
-                model_class, what="model class", allow_packaged_code=_allow_packaged_code.get()
+        if isinstance(model_class, str):  # from a file or config: an nn.Module class, or a registered factory
+            model_class = resolve(
+                model_class,
+                what="torch model class",
+                entry="model_class",
+                kind="models",
+                backend="torch",
+                base=nn.Module,
+                functions=True,
             )
         if model_class is not None and not callable(model_class):
             raise InvalidTypeError(f"model_class is an nn.Module class or a factory; got {model_class!r}.")
@@ -105,28 +106,6 @@ class TorchModelWrapper(TorchBaseModel):
             path = import_path(self._model_class)
             args["model_class"] = path if path is not None else self._model_class
         return args
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any], *, allow_packaged_code: bool = False) -> BaseModel:
-        """Rebuild a wrapper from :meth:`get_config`; its model class is imported under the file rules.
-
-        The class is imported from modularml and installed ModularML plugins only, unless
-        ``allow_packaged_code`` is True.
-        """
-        token = _allow_packaged_code.set(allow_packaged_code or _allow_packaged_code.get())
-        try:
-            return super().from_config(config, allow_packaged_code=allow_packaged_code)
-        finally:
-            _allow_packaged_code.reset(token)
-
-    @classmethod
-    def load(cls, filepath: str | Path, *, allow_packaged_code: bool = False) -> BaseModel:
-        """Load a saved wrapper; ``allow_packaged_code=True`` lets its model class come from any module."""
-        token = _allow_packaged_code.set(allow_packaged_code)
-        try:
-            return super().load(filepath, allow_packaged_code=allow_packaged_code)
-        finally:
-            _allow_packaged_code.reset(token)
 
     def save(self, filepath: str | Path, *, overwrite: bool = False) -> Path:
         """Save the wrapper (its class's import path, arguments and weights).

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import modularml as mml
-from modularml.errors import InvalidArgumentError, InvalidTypeError
+from modularml.errors import InvalidArgumentError, InvalidTypeError, SerializationError
 from modularml.similarity import SimilarityCondition
 
 
@@ -128,7 +128,9 @@ def test_config_round_trip() -> None:
     c = SimilarityCondition(mode="dissimilar", tolerance=0.2, metric=_abs_diff, weight_mode="exp", max_weight=5)
     config = c.get_config()
     assert config["metric"] == f"{__name__}:_abs_diff"
-    assert SimilarityCondition.from_config(config) == c
+    with pytest.raises(SerializationError, match=r"Refusing to import .*_abs_diff"):
+        SimilarityCondition.from_config(config)  # a function named by a config runs only when allowed
+    assert SimilarityCondition.from_config(config, allow_packaged_code=True) == c
     assert SimilarityCondition.from_config(SimilarityCondition().get_config()) == SimilarityCondition()
     lam = SimilarityCondition(metric=lambda a, b: a - b)
     assert callable(lam.get_config()["metric"])  # kept as the object: usable in memory, not savable

@@ -9,6 +9,7 @@ import pytest
 
 import modularml as mml
 from modularml.callbacks import ExperimentCallback
+from modularml.errors import SerializationError
 from modularml.context import ExperimentContext
 from modularml.experiment import Experiment, ExperimentRun
 from modularml.phases import EvalPhase, PhaseGroup, TrainPhase
@@ -401,10 +402,14 @@ def test_config_errors() -> None:
     exp = Experiment.from_active_context("exp", callbacks=[Local()])
     with pytest.raises(ValueError, match="define the callback class at module level"):
         exp.get_config()
-    with pytest.raises(TypeError, match="not an ExperimentCallback subclass"):
+    with pytest.raises(SerializationError, match="not a subclass of modularml.callbacks.experiment_callback"):
+        ExperimentCallback.from_config({"class": "modularml.phases.phase_group:PhaseGroup", "label": "x"})
+    with pytest.raises(SerializationError, match="not defined there"):  # a re-export is not where it is defined
         ExperimentCallback.from_config({"class": "modularml.phases:PhaseGroup", "label": "x"})
     with pytest.raises(ValueError, match="Cannot rebuild ExperimentCallback from config keys"):
-        ExperimentCallback.from_config({"class": "modularml.callbacks:ExperimentCallback", "bogus": 1})
+        ExperimentCallback.from_config(
+            {"class": "modularml.callbacks.experiment_callback:ExperimentCallback", "bogus": 1}
+        )
     with pytest.raises(TypeError, match="'class' entry"):
         ExperimentCallback.from_config({"label": "x"})
     with pytest.raises(ValueError, match="checkpointing"):

@@ -114,7 +114,7 @@ def test_invalid_state_in_a_well_formed_file(fs: FeatureSet, tmp_path: Path) -> 
     state = fs.get_state()
     state["splits"] = {"train": np.array([10_000])}
     path = write_container(tmp_path / "bad", kind="fs", cls=FeatureSet, config=fs.get_config(), state=state)
-    with pytest.raises(SerializationError, match=r"FeatureSet data is invalid.*beyond"):
+    with pytest.raises(SerializationError, match=r"FeatureSet data cannot be rebuilt.*beyond"):
         FeatureSet.load(path, overwrite=True)
 
 

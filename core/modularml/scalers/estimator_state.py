@@ -23,7 +23,7 @@ naming the attribute.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -35,10 +35,12 @@ __all__ = [
     "constructor_params",
     "decode_value",
     "encode_value",
+    "estimator_root",
     "get_learned_state",
     "has_learned_state",
     "is_sklearn_like",
-    "resolve_state_class",
+    "is_nestable_class",
+    "is_sklearn_like_class",
     "set_learned_state",
 ]
 
@@ -49,6 +51,11 @@ _OBJECT = "__mml_object__"
 def is_sklearn_like(obj: Any) -> bool:
     """Whether ``obj`` (an instance) has callable ``fit`` and ``transform`` methods."""
     return callable(getattr(obj, "fit", None)) and callable(getattr(obj, "transform", None))
+
+
+def is_sklearn_like_class(cls: type) -> bool:
+    """Whether ``cls`` is a scikit-learn-like class (callable ``fit`` and ``transform``)."""
+    return isinstance(cls, type) and callable(getattr(cls, "fit", None)) and callable(getattr(cls, "transform", None))
 
 
 def class_path(cls: type) -> str:
@@ -138,23 +145,50 @@ def has_learned_state(obj: Any) -> bool:
     return bool(_learned_names(obj, None))
 
 
-def set_learned_state(obj: Any, state: Mapping[str, Any], *, trusted_packages: Collection[str] = ()) -> None:
+def is_nestable_class(cls: type) -> bool:
+    """Whether ``cls`` is a class whose instances :func:`encode_value` nests (``get_params`` and ``fit``)."""
+    return isinstance(cls, type) and callable(getattr(cls, "get_params", None)) and callable(getattr(cls, "fit", None))
+
+
+def estimator_root(cls: type) -> type | Callable[[type], bool]:
+    """The kind a nested object in the learned state or parameters of a ``cls`` instance must be of.
+
+    The most basic class of ``cls``'s own top-level package that defines ``get_params`` (for a
+    scikit-learn estimator, ``sklearn.base.BaseEstimator``); where that is ``cls`` itself or there is
+    none (a duck-typed class), the structural check :func:`is_nestable_class`.
+    """
+    top = cls.__module__.split(".")[0]
+    root: type | None = None
+    for klass in cls.__mro__:
+        if klass.__module__.split(".")[0] == top and "get_params" in vars(klass):
+            root = klass
+    return root if root is not None and root is not cls else is_nestable_class
+
+
+def set_learned_state(obj: Any, state: Mapping[str, Any], *, base: type | Callable[[type], bool] | None = None) -> None:
     """Restore attributes captured by :func:`get_learned_state` onto ``obj`` (a fresh instance).
+
+    Every value is decoded first; ``obj`` is changed only when all of them decoded.
 
     Args:
         obj: The instance to restore onto, usually freshly built from its constructor params.
         state: What :func:`get_learned_state` returned (possibly read back from a file).
-        trusted_packages: Top-level packages from which nested objects' classes may be imported
-            (the package of ``obj``'s own class is always trusted).
+        base: The class nested objects must derive from; defaults to :func:`estimator_root` of
+            ``obj``'s class.
 
     Raises:
-        SerializationError: If the state is malformed or names a class that may not be imported.
+        SerializationError: If the state is malformed or names a class that may not be used.
     """
-    trusted = {*trusted_packages, type(obj).__module__.split(".")[0]}
+    if not isinstance(state, Mapping):
+        raise SerializationError(f"The learned state of {type(obj).__name__} is a dict; got {state!r:.200}.")
+    base = estimator_root(type(obj)) if base is None else base
+    decoded = {}
     for attr, value in state.items():
-        if not isinstance(attr, str) or attr.startswith("__"):
+        if not isinstance(attr, str) or not attr.isidentifier() or attr.startswith("__"):
             raise SerializationError(f"Invalid learned attribute name {attr!r} in the state of {type(obj).__name__}.")
-        setattr(obj, attr, decode_value(value, trusted_packages=trusted))
+        decoded[attr] = decode_value(value, base=base, where=f"{type(obj).__name__}.{attr}")
+    for attr, value in decoded.items():
+        setattr(obj, attr, value)
 
 
 def encode_value(value: Any, where: str) -> Any:
@@ -198,65 +232,61 @@ def encode_value(value: Any, where: str) -> Any:
     )
 
 
-def decode_value(value: Any, *, trusted_packages: Collection[str] = ()) -> Any:
+def decode_value(value: Any, *, base: type | Callable[[type], bool] | None, where: str = "value") -> Any:
     """Inverse of :func:`encode_value`; arrays come back as writable copies.
 
+    A nested object is rebuilt only from a class that :func:`modularml.plugins.resolver.resolve`
+    accepts as a subclass of ``base`` (looked up by its own module and qualified name, from an
+    allowed distribution), constructed with its saved plain-data parameters.
+
     Args:
-        value: An encoded value.
-        trusted_packages: Top-level packages from which nested objects' classes may be imported.
+        value: An encoded value (plain data from a file or from :func:`encode_value`).
+        base: The class nested objects must derive from, or a predicate on their class (usually
+            :func:`estimator_root` of the owner's class); ``None`` refuses nested objects.
+        where: Where the value sits, for messages.
 
     Raises:
-        SerializationError: If a nested object names a class that may not be imported.
+        SerializationError: If a nested object is malformed, names a class that may not be used, or
+            cannot be rebuilt from its parameters.
     """
     if isinstance(value, np.ndarray):
         return np.array(value)
     if isinstance(value, list):
-        return [decode_value(v, trusted_packages=trusted_packages) for v in value]
+        return [decode_value(v, base=base, where=f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, tuple):
-        return tuple(decode_value(v, trusted_packages=trusted_packages) for v in value)
+        return tuple(decode_value(v, base=base, where=f"{where}[{i}]") for i, v in enumerate(value))
     if not isinstance(value, Mapping):
         return value
     if _NUMPY_SCALAR in value:
-        return np.asarray(value[_NUMPY_SCALAR])[()]
+        scalar = value[_NUMPY_SCALAR]
+        if len(value) != 1 or not isinstance(scalar, np.ndarray) or scalar.shape != ():
+            raise SerializationError(f"{where} is a malformed numpy scalar (expected a 0-d array); got {value!r:.200}.")
+        return scalar[()]
     if _OBJECT in value:
-        cls = resolve_state_class(str(value[_OBJECT]), trusted_packages=trusted_packages)
-        params = decode_value(value.get("params") or {}, trusted_packages=trusted_packages)
-        try:
-            obj = cls(**params)
-        except TypeError as exc:
-            raise SerializationError(f"Cannot rebuild {value[_OBJECT]!r} from its saved parameters: {exc}") from None
-        set_learned_state(obj, value.get("state") or {}, trusted_packages=trusted_packages)
-        return obj
-    return {k: decode_value(v, trusted_packages=trusted_packages) for k, v in value.items()}
+        return _rebuild(value, base, where)
+    return {k: decode_value(v, base=base, where=f"{where}[{k!r}]") for k, v in value.items()}
 
 
-def resolve_state_class(path: str, *, trusted_packages: Collection[str] = ()) -> type:
-    """The class named ``"module:QualName"``, resolved without trusting the file that names it.
+def _rebuild(value: Mapping[str, Any], base: type | Callable[[type], bool] | None, where: str) -> Any:
+    from modularml.plugins.resolver import resolve
 
-    Only classes from trusted packages are used: ``trusted_packages``, the packages that
-    registered scalers come from (``sklearn`` once the sklearn plugin registers its scalers), and
-    modularml with its installed plugins (:func:`modularml.io.resolve_class`). Being imported
-    already is not enough: a file naming ``subprocess:Popen`` must never get it constructed.
-
-    Raises:
-        SerializationError: If the path is malformed, the class is not available, or its
-            package is not trusted.
-    """
-    from modularml.io.container import resolve_import_path
-
-    obj = resolve_import_path(path, what="class", trusted_packages={*trusted_packages, *_registered_scaler_packages()})
-    if not isinstance(obj, type):
-        raise SerializationError(f"{path!r} is not a class.")
+    if set(value) - {_OBJECT, "params", "state"}:
+        raise SerializationError(f"{where} is a malformed nested object: unexpected keys {sorted(set(value))}.")
+    if base is None:
+        raise SerializationError(f"{where} holds a nested object ({value[_OBJECT]!r:.200}), which is not allowed here.")
+    cls = resolve(value[_OBJECT], what="nested estimator class", entry=where, base=base)
+    params = value.get("params") or {}
+    state = value.get("state") or {}
+    if not isinstance(params, Mapping) or not isinstance(state, Mapping):
+        raise SerializationError(f"{where} is a malformed nested object: 'params' and 'state' must be dicts.")
+    kwargs = decode_value(dict(params), base=base, where=f"{where}.params")
+    if not all(isinstance(k, str) and k.isidentifier() for k in kwargs):
+        raise SerializationError(f"{where} has parameter names that are not identifiers: {sorted(map(str, kwargs))}.")
+    try:
+        obj = cls(**kwargs)
+    except Exception as exc:
+        raise SerializationError(
+            f"Cannot rebuild {value[_OBJECT]!r} at {where} from its saved parameters: {type(exc).__name__}: {exc}"
+        ) from None
+    set_learned_state(obj, state, base=base)
     return obj
-
-
-def _registered_scaler_packages() -> set[str]:
-    """Top-level packages of the scalers plugins registered (by class or by import path)."""
-    from modularml.plugins import get_plugin_manager
-
-    packages = set()
-    for entry in get_plugin_manager().registry("scalers"):
-        module = entry.obj.partition(":")[0] if isinstance(entry.obj, str) else getattr(entry.obj, "__module__", "")
-        if module:
-            packages.add(module.split(".")[0])
-    return packages
