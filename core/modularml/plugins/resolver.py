@@ -181,8 +181,9 @@ def resolve(
 
     def refuse(reason: str) -> SerializationError:
         where = f"Cannot load {rules.source!r}: " if rules.source else ""
-        at = f"{entry} names" if entry else "the name"
-        return SerializationError(f"{where}{at} {name!r:.200} as the {what}, but {reason}")
+        if entry:
+            return SerializationError(f"{where}{entry} names {name!r:.200} as the {what}, but {reason}")
+        return SerializationError(f"{where}{name!r:.200} cannot be used as the {what}: {reason}")
 
     if not isinstance(name, str) or not name:
         raise refuse("a name is a registered name or 'module:QualName'.")

@@ -9,8 +9,8 @@ import pytest
 
 import modularml as mml
 from modularml.callbacks import ExperimentCallback
-from modularml.errors import SerializationError
 from modularml.context import ExperimentContext
+from modularml.errors import SerializationError
 from modularml.experiment import Experiment, ExperimentRun
 from modularml.phases import EvalPhase, PhaseGroup, TrainPhase
 from modularml.results import EvalResults, FitResults, PhaseGroupResults, TrainResults
@@ -402,7 +402,7 @@ def test_config_errors() -> None:
     exp = Experiment.from_active_context("exp", callbacks=[Local()])
     with pytest.raises(ValueError, match="define the callback class at module level"):
         exp.get_config()
-    with pytest.raises(SerializationError, match="not a subclass of modularml.callbacks.experiment_callback"):
+    with pytest.raises(SerializationError, match=r"not a subclass of modularml\.callbacks\.experiment_callback"):
         ExperimentCallback.from_config({"class": "modularml.phases.phase_group:PhaseGroup", "label": "x"})
     with pytest.raises(SerializationError, match="not defined there"):  # a re-export is not where it is defined
         ExperimentCallback.from_config({"class": "modularml.phases:PhaseGroup", "label": "x"})

@@ -111,7 +111,7 @@ def test_loading_needs_the_source_featureset(tmp_path: Path) -> None:
 def test_loading_checks_the_class_and_the_file(tmp_path: Path) -> None:
     path = SimpleSampler(batch_size=4).save(tmp_path / "simple")
     with pytest.raises(
-        SerializationError, match="SimpleSampler, not a subclass of modularml.samplers.paired.PairedSampler"
+        SerializationError, match=r"SimpleSampler, not a subclass of modularml\.samplers\.paired\.PairedSampler"
     ):
         PairedSampler.load(path)
     fs_path = _fs().save(tmp_path / "data")
