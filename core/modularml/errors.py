@@ -14,6 +14,7 @@ __all__ = [
     "ColumnNotFoundError",
     "DeviceError",
     "FileCollisionError",
+    "FileWriteError",
     "GraphTopologyError",
     "InvalidArgumentError",
     "InvalidLabelError",
@@ -115,6 +116,15 @@ class SerializationError(ModularMLError, ValueError):
 
 class FileCollisionError(ModularMLError, FileExistsError):
     """A save would replace an existing file and ``overwrite`` was not allowed."""
+
+
+class FileWriteError(ModularMLError, OSError):
+    """A file could not be written: the disk is full, permission was denied, the folder is gone.
+
+    The message names the file; ``errno`` is that of the failure, and the original ``OSError`` is
+    the ``__cause__``. Saves write atomically, so the file under its real name is left as it was
+    and no temporary file remains.
+    """
 
 
 class NotFittedError(ModularMLError, RuntimeError):

@@ -12,7 +12,6 @@ from modularml.io.container import (
     Container,
     container_path,
     read_container,
-    resolve_class,
     write_container,
 )
 
@@ -24,6 +23,5 @@ __all__ = [
     "atomic_write",
     "container_path",
     "read_container",
-    "resolve_class",
     "write_container",
 ]

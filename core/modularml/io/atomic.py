@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from modularml.errors import FileWriteError, ModularMLError
+
 __all__ = ["atomic_write"]
 
 logger = logging.getLogger("modularml.io.atomic")
@@ -23,6 +25,11 @@ def atomic_write(path: str | os.PathLike[str], *, durable: bool = True) -> Itera
     hidden temporary name) and ``path`` is untouched: a reader never sees half a file under the
     real name.
 
+    An ``OSError`` while writing (in the block, or when flushing, syncing, closing or renaming the
+    file: a full disk, a lost permission) is raised as :class:`~modularml.errors.FileWriteError`,
+    which names ``path``, keeps the ``errno`` and is itself an ``OSError``. Any other exception
+    (including ``KeyboardInterrupt``) is re-raised as it is, after the same cleanup.
+
     Args:
         path: The final file location.
         durable: ``fsync`` the file before the rename, so that after a power loss the real name
@@ -30,10 +37,16 @@ def atomic_write(path: str | os.PathLike[str], *, durable: bool = True) -> Itera
 
     Yields:
         BinaryIO: The temporary file, open for writing.
+
+    Raises:
+        FileWriteError: If the file cannot be created, written, synced, closed or renamed.
     """
     target = Path(path)
     temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-    handle = open(temp, "xb")  # noqa: SIM115 - closed below on every path
+    try:
+        handle = open(temp, "xb")  # noqa: SIM115 - closed below on every path
+    except OSError as exc:
+        raise _write_error(target, exc) from exc
     try:
         yield handle
         handle.flush()
@@ -41,9 +54,27 @@ def atomic_write(path: str | os.PathLike[str], *, durable: bool = True) -> Itera
             os.fsync(handle.fileno())
         handle.close()
         os.replace(temp, target)
-    except BaseException:
-        handle.close()
-        with contextlib.suppress(OSError):
-            temp.unlink()
+    except BaseException as exc:
+        _discard(handle, temp)
         logger.debug("write of %s abandoned; temporary file removed", target)
+        if isinstance(exc, OSError) and not isinstance(exc, ModularMLError):
+            raise _write_error(target, exc) from exc
         raise
+
+
+def _discard(handle: BinaryIO, temp: Path) -> None:
+    """Close ``handle`` and delete ``temp``, whatever either raises: the write failed already."""
+    # Closing flushes what is still buffered; on a full disk that raises again, but the file is
+    # closed all the same. Nothing written there is wanted any more.
+    with contextlib.suppress(Exception):
+        handle.close()
+    with contextlib.suppress(OSError):
+        temp.unlink()
+
+
+def _write_error(target: Path, exc: OSError) -> FileWriteError:
+    """The :class:`FileWriteError` for a failed write of ``target``, carrying the cause's errno."""
+    outcome = "the existing file is unchanged" if os.path.exists(target) else "no file was created"
+    error = FileWriteError(f"Cannot write {str(target)!r}: {exc}. Nothing was saved; {outcome}.")
+    error.errno = exc.errno
+    return error

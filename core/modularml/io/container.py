@@ -10,23 +10,31 @@ A file ``<name>.<kind>.mml`` is an uncompressed zip holding:
   (Arrow IPC stream format).
 
 Loading never unpickles and never runs code from the file: arrays are read with pickling
-disabled, tables with Arrow's validating reader, and classes are resolved only from installed
-distributions (:func:`resolve_class`). Any damage (truncation, bad checksums, a foreign or newer
-file) raises :class:`~modularml.errors.SerializationError` naming the file and the problem. Writes
-are atomic (:func:`~modularml.io.atomic.atomic_write`).
+disabled, tables with Arrow's validating reader, and the classes a file names are resolved by the
+loaders through the plugin layer (:mod:`modularml.plugins.resolver`). Any damage (truncation, bad
+checksums, a foreign or newer file) raises :class:`~modularml.errors.SerializationError` naming the
+file and the problem. Writes are atomic (:func:`~modularml.io.atomic.atomic_write`).
+
+A file is read as if it were hostile: every entry is read within a size limit
+(:data:`MAX_MEMBER_BYTES`, :data:`MAX_JSON_BYTES`, and :data:`MAX_COMPRESSION_RATIO` for the
+deflated entries other tools may write), JSON within a nesting depth (:data:`MAX_JSON_DEPTH`) and
+integer length (:data:`MAX_INT_DIGITS`), and an entry the manifest does not list, a name that
+appears twice, a tagged value of the wrong form or an array header that does not match its data
+is refused. The limits are read when a file is loaded, so a program that trusts its (large) files
+may raise them here, or per call with the keywords of :func:`read_container`.
 """
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import logging
 import math
 import re
+import reprlib
+import struct
 import zipfile
-import zlib
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,18 +43,21 @@ import numpy as np
 import pyarrow as pa
 
 from modularml._version import __version__
-from modularml.errors import FileCollisionError, InvalidArgumentError, SerializationError
+from modularml.errors import FileCollisionError, FileWriteError, InvalidArgumentError, SerializationError
 from modularml.io.atomic import atomic_write
 
 __all__ = [
     "FILE_KINDS",
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "MAX_COMPRESSION_RATIO",
+    "MAX_INT_DIGITS",
+    "MAX_JSON_BYTES",
+    "MAX_JSON_DEPTH",
+    "MAX_MEMBER_BYTES",
     "Container",
     "container_path",
     "read_container",
-    "resolve_class",
-    "resolve_import_path",
     "write_container",
 ]
 
@@ -68,15 +79,59 @@ FILE_KINDS: dict[str, str] = {
     "ckpt": "checkpoint",
 }
 
+#: Most bytes one array or table entry may hold once read (16 GiB). Raise it (or pass
+#: ``max_member_bytes`` to :func:`read_container`) to load files with larger entries.
+MAX_MEMBER_BYTES = 16 * 2**30
+#: Most bytes ``manifest.json``, ``config.json`` or ``state.json`` may hold (256 MiB).
+MAX_JSON_BYTES = 256 * 2**20
+#: A deflated entry may inflate to at most this many times its compressed size, plus 1 MiB; so
+#: may all deflated entries together. ModularML itself stores entries uncompressed.
+MAX_COMPRESSION_RATIO = 100
+#: Deepest nesting of lists and objects in a JSON entry.
+MAX_JSON_DEPTH = 200
+#: Most digits of an integer in a JSON entry (Python's own default limit for ``int(str)``).
+MAX_INT_DIGITS = 4300
+
 MANIFEST = "manifest.json"
 CONFIG = "config.json"
 STATE = "state.json"
+_JSON_ENTRIES = frozenset({MANIFEST, CONFIG, STATE})
 _ARRAY_TAG = "__mml_array__"
 _TABLE_TAG = "__mml_table__"
 _TUPLE_TAG = "__mml_tuple__"
 _FLOAT_TAG = "__mml_float__"
 _TAGS = (_ARRAY_TAG, _TABLE_TAG, _TUPLE_TAG, _FLOAT_TAG)
+_TAG_SET = frozenset(_TAGS)
+_SHAPE_KEY = "object_array_shape"
+_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}  # as repr() writes them
 _KIND_SUFFIX = re.compile(r"^(?P<stem>.+)\.(?P<kind>[a-z]+)\.mml$")
+_ARRAY_ENTRY = re.compile(r"arrays/(?:0|[1-9][0-9]*)\.npy")
+_TABLE_ENTRY = re.compile(r"tables/(?:0|[1-9][0-9]*)\.arrow")
+_SAFE_ENTRY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)*")
+
+_COMPRESSION_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
+_INFLATE_SLACK = 2**20
+_READ_CHUNK = 2**20
+#: dtype kinds an ``.npy`` entry may hold: bool, ints, floats, complex, str, bytes, datetimes.
+_NPY_KINDS = frozenset("biufcUSMm")
+_MAX_NDIM = 64
+_MAX_DIM = int(np.iinfo(np.intp).max)
+_LOG2_10 = math.log2(10)
+_JSON_STRING = re.compile(rb'"[^"]*"')
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+# Arrow IPC flatbuffer layout (Message.fbs): the MessageHeader union's type codes, and the fields
+# Message.header_type (1), Message.header (2), DictionaryBatch.data (1), RecordBatch.compression (3).
+_IPC_DICTIONARY_BATCH = 2
+_IPC_RECORD_BATCH = 3
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 80
+_REPR.maxlist = _REPR.maxdict = 8
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``, shortened: values from a hostile file may be of any size."""
+    return _REPR.repr(value)
 
 
 def container_path(filepath: str | Path, kind: str) -> Path:
@@ -105,6 +160,19 @@ def container_path(filepath: str | Path, kind: str) -> Path:
     return path.with_name(f"{name}.{kind}.mml")
 
 
+def _is_class_path(value: Any) -> bool:
+    """Whether ``value`` is a ``"module:QualName"`` string of dotted identifiers (syntax only)."""
+    if not isinstance(value, str):
+        return False
+    module, sep, qualname = value.partition(":")
+    return bool(sep) and all(part.isidentifier() for part in (*module.split("."), *qualname.split(".")))
+
+
+def _npy_dtype_allowed(dtype: np.dtype) -> bool:
+    """Whether arrays of ``dtype`` are saved as ``.npy``: fixed-size scalars, no objects or records."""
+    return dtype.kind in _NPY_KINDS and dtype.itemsize > 0
+
+
 # ---------------------------------------------------------------------------------------------
 # encoding of config/state trees
 # ---------------------------------------------------------------------------------------------
@@ -116,7 +184,15 @@ class _Encoder:
         self.tables: list[tuple[str, pa.Table]] = []
 
     def encode(self, value: Any, where: str) -> Any:
-        if value is None or isinstance(value, (str, bool, int)):
+        if value is None or isinstance(value, (str, bool)):
+            return value
+        if isinstance(value, int):
+            # |value| < 2**bits <= 10**MAX_INT_DIGITS: the reader accepts every integer saved
+            if value.bit_length() > int(MAX_INT_DIGITS * _LOG2_10):
+                raise SerializationError(
+                    f"{where} is an integer of more than {MAX_INT_DIGITS} digits, which a file cannot hold; "
+                    "save it as a string."
+                )
             return value
         if isinstance(value, float):
             return value if math.isfinite(value) else {_FLOAT_TAG: repr(value)}
@@ -158,39 +234,108 @@ class _Encoder:
                 ) from None
             name = f"tables/{len(self.tables)}.arrow"
             self.tables.append((name, pa.table({"values": column})))
-            return {_TABLE_TAG: name, "object_array_shape": list(value.shape)}
+            return {_TABLE_TAG: name, _SHAPE_KEY: list(value.shape)}
+        if not _npy_dtype_allowed(value.dtype):
+            raise SerializationError(
+                f"{where} is an array of dtype {value.dtype}; only boolean, integer, float, complex, datetime and "
+                "fixed-width string arrays can be saved. Store the fields of a structured array separately."
+            )
         name = f"arrays/{len(self.arrays)}.npy"
         self.arrays.append((name, value))
         return {_ARRAY_TAG: name}
 
 
 class _Decoder:
-    """Inverse of :class:`_Encoder`, reading binary entries from an open container."""
+    """Inverse of :class:`_Encoder` for one JSON entry, reading binary entries from an open container.
 
-    def __init__(self, reader: _Reader) -> None:
+    Every tagged value is checked: a tag stands alone in its object (a table reference may add
+    ``object_array_shape``), holds a value of its form, and a reference names an entry of its kind
+    that the manifest lists, used only once. Locations are kept as ``(parent, key)`` links and
+    spelled out only for a message.
+    """
+
+    def __init__(self, reader: _Reader, member: str) -> None:
         self.reader = reader
+        self.member = member
 
-    def decode(self, value: Any) -> Any:
+    def decode(self, value: Any, where: Any = None) -> Any:
         if isinstance(value, list):
-            return [self.decode(v) for v in value]
+            return [self.decode(item, (where, index)) for index, item in enumerate(value)]
         if not isinstance(value, dict):
             return value
-        if _ARRAY_TAG in value:
-            return self.reader.array(value[_ARRAY_TAG])
-        if _TABLE_TAG in value:
-            table = self.reader.table(value[_TABLE_TAG])
-            if "object_array_shape" not in value:
-                return table
-            try:
-                values = table.column("values").to_numpy(zero_copy_only=False)
-                return values.reshape(tuple(value["object_array_shape"]))
-            except (KeyError, ValueError, TypeError) as exc:
-                raise self.reader.fail(f"the text array {value[_TABLE_TAG]!r} is malformed: {exc}.") from None
-        if _TUPLE_TAG in value:
-            return tuple(self.decode(v) for v in value[_TUPLE_TAG])
-        if _FLOAT_TAG in value:
-            return float(value[_FLOAT_TAG])
-        return {k: self.decode(v) for k, v in value.items()}
+        if _TAG_SET.isdisjoint(value):
+            return {key: self.decode(item, (where, key)) for key, item in value.items()}
+        return self._tagged(value, where)
+
+    def fail(self, where: Any, what: str) -> SerializationError:
+        keys = []
+        while where is not None:
+            where, key = where
+            keys.append(key)
+        location = self.member.removesuffix(".json") + "".join(f"[{_short(key)}]" for key in reversed(keys))
+        return self.reader.fail(f"the entry {self.member!r} is malformed at {location}: {what}.")
+
+    def _tagged(self, value: dict[str, Any], where: Any) -> Any:
+        tags = sorted(_TAG_SET.intersection(value))
+        if len(tags) > 1:
+            raise self.fail(where, f"it combines the tags {tags}")
+        tag = tags[0]
+        extra = value.keys() - {tag, _SHAPE_KEY} if tag == _TABLE_TAG else value.keys() - {tag}
+        if extra:
+            raise self.fail(where, f"the tag {tag!r} has the extra keys {_short(sorted(extra))}")
+        payload = value[tag]
+        if tag == _FLOAT_TAG:
+            if not isinstance(payload, str) or payload not in _NON_FINITE:
+                raise self.fail(where, f"the float tag holds {_short(payload)}, not 'nan', 'inf' or '-inf'")
+            return _NON_FINITE[payload]
+        if tag == _TUPLE_TAG:
+            if not isinstance(payload, list):
+                raise self.fail(where, f"the tuple tag holds {_short(payload)}, not a list")
+            return tuple(self.decode(item, (where, index)) for index, item in enumerate(payload))
+        name = self._reference(tag, payload, where)
+        if tag == _ARRAY_TAG:
+            array = self.reader.array(name)
+            self.reader.entry = self.member
+            return array
+        table = self.reader.table(name)
+        self.reader.entry = self.member
+        if _SHAPE_KEY not in value:
+            return table
+        return self._text_array(table, value[_SHAPE_KEY], name, where)
+
+    def _reference(self, tag: str, payload: Any, where: Any) -> str:
+        pattern, form = (_ARRAY_ENTRY, "arrays/<n>.npy") if tag == _ARRAY_TAG else (_TABLE_ENTRY, "tables/<n>.arrow")
+        if not isinstance(payload, str) or not pattern.fullmatch(payload):
+            raise self.fail(where, f"the tag {tag!r} holds {_short(payload)}, not an entry name {form!r}")
+        if payload not in self.reader.entries:
+            raise self.fail(where, f"it refers to {payload!r}, which manifest.json does not list")
+        if payload in self.reader.referenced:
+            raise self.fail(where, f"it refers to {payload!r} a second time; each entry holds one value")
+        self.reader.referenced.add(payload)
+        return payload
+
+    def _text_array(self, table: pa.Table, shape: Any, name: str, where: Any) -> np.ndarray:
+        if (
+            not isinstance(shape, list)
+            or len(shape) > _MAX_NDIM
+            or not all(type(n) is int and 0 <= n <= _MAX_DIM for n in shape)
+        ):
+            raise self.fail(
+                where, f"{_SHAPE_KEY} is {_short(shape)}, not a list of at most {_MAX_NDIM} non-negative integers"
+            )
+        if math.prod(shape) != table.num_rows:
+            raise self.fail(
+                where, f"{_SHAPE_KEY} {shape} holds {math.prod(shape)} values but {name!r} has {table.num_rows} rows"
+            )
+        column_type = table.schema.field(0).type if table.num_columns == 1 else None
+        if table.column_names != ["values"] or not (
+            pa.types.is_string(column_type) or pa.types.is_large_string(column_type)
+        ):
+            raise self.fail(where, f"the text array {name!r} is not one string column 'values'")
+        try:
+            return table.column("values").to_numpy(zero_copy_only=False).reshape(tuple(shape))
+        except (ValueError, TypeError, pa.ArrowException) as exc:
+            raise self.fail(where, f"the text array {name!r} cannot be rebuilt ({exc})") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,17 +365,33 @@ def write_container(
 
     Raises:
         FileCollisionError: If the file exists and ``overwrite`` is False.
-        SerializationError: If config or state hold a value that cannot be saved.
+        SerializationError: If config or state hold a value that cannot be saved (or that
+            :func:`read_container` would refuse: an integer of more than :data:`MAX_INT_DIGITS`
+            digits, nesting deeper than :data:`MAX_JSON_DEPTH`), or ``cls`` has no import path
+            (a class defined inside a function).
+        FileWriteError: If the file cannot be written (a full disk, no permission); nothing is left
+            behind and an existing file is unchanged.
     """
     path = container_path(filepath, kind)
     if path.is_dir():
         raise InvalidArgumentError(f"{str(path)!r} is a folder; give a file name to save to.")
     if path.exists() and not overwrite:
         raise FileCollisionError(f"{str(path)!r} already exists; pass overwrite=True to replace it.")
+    class_path = cls if isinstance(cls, str) else f"{cls.__module__}:{cls.__qualname__}"
+    if not _is_class_path(class_path):
+        raise SerializationError(
+            f"Cannot save to {str(path)!r}: the class {class_path!r} has no import path 'module:QualName' (a class "
+            "defined inside a function cannot be found again when loading)."
+        )
     encoder = _Encoder()
     config_json = json.dumps(encoder.encode(dict(config), "config"), allow_nan=False).encode()
     state_json = json.dumps(encoder.encode(dict(state or {}), "state"), allow_nan=False).encode()
-    class_path = cls if isinstance(cls, str) else f"{cls.__module__}:{cls.__qualname__}"
+    for part, text in (("config", config_json), ("state", state_json)):
+        if _nests_deeper_than(text, MAX_JSON_DEPTH):
+            raise SerializationError(
+                f"{part} is nested too deeply to be saved: its JSON form (where a tuple, array or table adds "
+                f"levels) is more than {MAX_JSON_DEPTH} levels deep, which read_container refuses."
+            )
     entries = [CONFIG, STATE, *(n for n, _ in encoder.arrays), *(n for n, _ in encoder.tables)]
     manifest = {
         "format": FORMAT_NAME,
@@ -241,7 +402,12 @@ def write_container(
         "modularml_version": __version__,
         "entries": entries,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        error = FileWriteError(f"Cannot write {str(path)!r}: its folder cannot be created ({exc}).")
+        error.errno = exc.errno
+        raise error from exc
     with atomic_write(path) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
         archive.writestr(MANIFEST, json.dumps(manifest, indent=1))
         archive.writestr(CONFIG, config_json)
@@ -259,55 +425,364 @@ def write_container(
 # ---------------------------------------------------------------------------------------------
 # reading
 # ---------------------------------------------------------------------------------------------
-class _Reader:
-    """Reads and checks entries of an open container."""
+class _JSONLimitError(ValueError):
+    """A JSON entry is well-formed but exceeds a limit, or holds what the writer never writes."""
 
-    def __init__(self, path: Path, archive: zipfile.ZipFile) -> None:
+
+def _nests_deeper_than(data: bytes, limit: int) -> bool:
+    """Whether the JSON text ``data`` nests arrays and objects more than ``limit`` deep, without parsing it.
+
+    Escapes are neutralised first (``\\\\`` pairs left to right, then ``\\"``), so that the quotes
+    left delimit the strings; the strings are dropped, the brackets kept and their depth summed
+    in chunks. Where the text is not valid JSON the count may be off, but only past the point at
+    which the JSON parser stops, so the parser never nests deeper than this finds.
+    """
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False
+    text = data.replace(b"\\\\", b"__").replace(b'\\"', b"__")
+    skeleton = memoryview(_JSON_STRING.sub(b"", text).translate(None, _NOT_BRACKETS))
+    depth = 0
+    for start in range(0, len(skeleton), _READ_CHUNK):
+        codes = np.frombuffer(skeleton[start : start + _READ_CHUNK], dtype=np.uint8)
+        running = depth + np.cumsum(np.where((codes == ord("[")) | (codes == ord("{")), 1, -1))
+        if int(running.max()) > limit:
+            return True
+        depth = int(running[-1])
+    return False
+
+
+def _parse_int(text: str) -> int:
+    digits = len(text) - text.startswith("-")
+    if digits > MAX_INT_DIGITS:
+        raise _JSONLimitError(f"holds an integer of {digits:,} digits (at most {MAX_INT_DIGITS:,} are allowed)")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _JSONLimitError(f"holds the number {text[:40]}, too large for a float")
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _JSONLimitError(f"holds the literal {name}, which is not JSON (ModularML writes non-finite floats as tags)")
+
+
+def _load_json(data: bytes) -> Any:
+    """Parse a JSON entry within :data:`MAX_JSON_DEPTH` and :data:`MAX_INT_DIGITS`.
+
+    Raises:
+        _JSONLimitError: If it nests too deeply, holds too long an integer, NaN or Infinity.
+        ValueError: If it is not UTF-8 or not JSON.
+    """
+    text = data.decode("utf-8")
+    if _nests_deeper_than(data, MAX_JSON_DEPTH):
+        raise _JSONLimitError(f"nests lists and objects more than {MAX_JSON_DEPTH} levels deep")
+    try:
+        return json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant)
+    except RecursionError:  # only if the caller's own stack is already deep
+        raise _JSONLimitError("nests lists and objects too deeply to be parsed here") from None
+
+
+def _ipc_body_compressed(meta: bytes) -> bool:
+    """Whether an Arrow IPC message (its flatbuffer ``Message`` metadata) declares a compressed body.
+
+    Arrow allocates the uncompressed length a compressed buffer declares before inflating it, so
+    a few bytes could claim any amount of memory; ModularML never compresses table bodies. This
+    follows ``Message.header`` to the ``RecordBatch`` (directly, or through a ``DictionaryBatch``)
+    and looks for its ``compression`` field.
+
+    Raises:
+        ValueError: If an offset points outside the metadata.
+    """
+
+    def read(fmt: str, pos: int) -> int:
+        if not 0 <= pos <= len(meta) - struct.calcsize(fmt):
+            raise ValueError("its message metadata is malformed")
+        return struct.unpack_from(fmt, meta, pos)[0]
+
+    def field_at(table: int, index: int) -> int | None:
+        vtable = table - read("<i", table)
+        slot = 4 + 2 * index
+        offset = read("<H", vtable + slot) if slot + 2 <= read("<H", vtable) else 0
+        return table + offset if offset else None
+
+    def child(table: int, index: int) -> int | None:
+        pos = field_at(table, index)
+        return None if pos is None else pos + read("<I", pos)
+
+    message = read("<I", 0)
+    type_pos = field_at(message, 1)
+    header_type = read("<B", type_pos) if type_pos is not None else 0
+    if header_type not in (_IPC_DICTIONARY_BATCH, _IPC_RECORD_BATCH):
+        return False
+    batch = child(message, 2)
+    if batch is not None and header_type == _IPC_DICTIONARY_BATCH:
+        batch = child(batch, 1)
+    return batch is not None and field_at(batch, 3) is not None
+
+
+def _check_ipc_stream(buffer: pa.Buffer) -> None:
+    """Refuse an Arrow IPC stream with compressed bodies or bytes after its end.
+
+    Raises:
+        ValueError: Saying what is wrong (pyarrow's own errors propagate).
+    """
+    source = pa.BufferReader(buffer)
+    for message in pa.ipc.MessageReader.open_stream(source):
+        if _ipc_body_compressed(message.metadata.to_pybytes()):
+            raise ValueError("its record batches are compressed, which ModularML never writes")
+    if source.tell() != buffer.size:
+        raise ValueError(f"{buffer.size - source.tell():,} bytes follow the end of the stream")
+
+
+class _Reader:
+    """Reads and checks the entries of an open container, each within its size limit.
+
+    Attributes:
+        members: The zip's entries by name (checked by :meth:`check_members`).
+        entries: The entries the manifest lists.
+        referenced: The entries a tag has referred to so far.
+        entry: The entry being read, for the message of an unexpected failure.
+    """
+
+    def __init__(self, path: Path, archive: zipfile.ZipFile, *, max_member_bytes: int, max_json_bytes: int) -> None:
         self.path = path
         self.archive = archive
+        self.max_member_bytes = max_member_bytes
+        self.max_json_bytes = max_json_bytes
+        self.members: dict[str, zipfile.ZipInfo] = {}
+        self.entries: frozenset[str] = frozenset()
+        self.referenced: set[str] = set()
+        self.entry: str | None = None
 
     def fail(self, what: str) -> SerializationError:
         return SerializationError(f"Cannot load {str(self.path)!r}: {what}")
 
+    # ------------------------------------------------------------------ the zip structure
+    def check_members(self) -> None:
+        """Refuse repeated names, unknown compression, encryption, sizes over the limits, overlaps."""
+        infos = self.archive.infolist()
+        for info in infos:
+            name = info.filename
+            if name in self.members:
+                raise self.fail(
+                    f"the entry {name!r} appears twice; a ModularML file holds each entry once, so this one was "
+                    "tampered with or written by other software."
+                )
+            self.members[name] = info
+            if info.compress_type not in _COMPRESSION_METHODS:
+                raise self.fail(
+                    f"the entry {name!r} uses the zip compression method {info.compress_type}; ModularML files are "
+                    "stored uncompressed, and only stored or deflated entries are read."
+                )
+            if info.flag_bits & 0x1:
+                raise self.fail(f"the entry {name!r} is encrypted; ModularML files never are.")
+            if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+                raise self.fail(
+                    f"the entry {name!r} is stored uncompressed but declares {info.file_size:,} bytes in "
+                    f"{info.compress_size:,}; the file is corrupt."
+                )
+            self._check_size(info)
+        self._check_layout(infos)
+
+    def _check_size(self, info: zipfile.ZipInfo) -> None:
+        name = info.filename
+        if name in _JSON_ENTRIES:
+            limit, keyword = self.max_json_bytes, "max_json_bytes"
+        else:
+            limit, keyword = self.max_member_bytes, "max_member_bytes"
+        if info.file_size > limit:
+            raise self.fail(
+                f"the entry {name!r} declares {info.file_size:,} bytes, more than the {limit:,} allowed "
+                f"({keyword}); if you trust the file, load it with a higher {keyword}."
+            )
+        if (
+            info.compress_type == zipfile.ZIP_DEFLATED
+            and info.file_size > MAX_COMPRESSION_RATIO * info.compress_size + _INFLATE_SLACK
+        ):
+            raise self.fail(
+                f"the entry {name!r} would inflate {info.compress_size:,} compressed bytes to {info.file_size:,}, "
+                f"a compression ratio over {MAX_COMPRESSION_RATIO} (plus 1 MiB); it looks like a decompression bomb."
+            )
+
+    def _check_layout(self, infos: list[zipfile.ZipInfo]) -> None:
+        # Entries whose data overlap (one zip bomb) would read the same bytes many times over.
+        ordered = sorted(infos, key=lambda info: info.header_offset)
+        ends = [*(info.header_offset for info in ordered[1:]), self.archive.start_dir]
+        for info, end in zip(ordered, ends, strict=True):
+            if info.header_offset + zipfile.sizeFileHeader + info.compress_size > end:
+                raise self.fail(
+                    f"the entry {info.filename!r} overlaps the next entry or the zip directory; the file is corrupt "
+                    "or built to inflate itself."
+                )
+        deflated = [info for info in infos if info.compress_type == zipfile.ZIP_DEFLATED]
+        packed, inflated = sum(i.compress_size for i in deflated), sum(i.file_size for i in deflated)
+        if inflated > MAX_COMPRESSION_RATIO * packed + _INFLATE_SLACK:
+            worst = max(deflated, key=lambda info: info.file_size / max(info.compress_size, 1))
+            raise self.fail(
+                f"its deflated entries (such as {worst.filename!r}) would inflate {packed:,} compressed bytes to "
+                f"{inflated:,}, a compression ratio over {MAX_COMPRESSION_RATIO}; it looks like a decompression bomb."
+            )
+
+    # ------------------------------------------------------------------ entries
     def raw(self, name: str) -> bytes:
+        """The bytes of entry ``name``: exactly its declared size, which :meth:`check_members` bounded."""
+        self.entry = name
+        info = self.members.get(name)
+        if info is None:
+            raise self.fail(f"the entry {name!r} is missing; the file is incomplete or damaged.")
+        size = info.file_size
         try:
-            return self.archive.read(name)
-        except KeyError:
-            raise self.fail(f"the entry {name!r} is missing; the file is incomplete or damaged.") from None
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+            with self.archive.open(info) as stream:
+                if info.compress_type == zipfile.ZIP_STORED:
+                    data = stream.read(size)  # one read, no copy; zipfile stops at the stored size
+                    over = bool(stream.read(1))
+                else:
+                    chunks, total = [], 0
+                    while chunk := stream.read(min(_READ_CHUNK, size - total + 1)):
+                        chunks.append(chunk)
+                        total += len(chunk)
+                        if total > size:
+                            break  # never inflate past the declared (and checked) size
+                    data, over = b"".join(chunks), total > size
+        except MemoryError:
+            raise self.fail(f"the entry {name!r} ({size:,} bytes) does not fit in memory.") from None
+        except Exception as exc:
             raise self.fail(f"the entry {name!r} is damaged ({exc}); the file is truncated or corrupt.") from None
+        if over or len(data) != size:
+            held = "more" if over else f"{len(data):,}"
+            raise self.fail(f"the entry {name!r} declares {size:,} bytes but holds {held}; the file is corrupt.")
+        return data
 
     def json(self, name: str) -> Any:
-        try:
-            return json.loads(self.raw(name))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise self.fail(f"{name} is not valid JSON ({exc}); the file is corrupt.") from None
-
-    def array(self, name: str) -> np.ndarray:
+        """Entry ``name`` parsed as JSON, within the depth and integer limits."""
         data = self.raw(name)
         try:
-            stream = io.BytesIO(data)
+            return _load_json(data)
+        except _JSONLimitError as exc:
+            raise self.fail(f"the entry {name!r} {exc}; ModularML never writes that, so the file is corrupt.") from None
+        except ValueError as exc:  # also UnicodeDecodeError, JSONDecodeError
+            raise self.fail(f"the entry {name!r} is not valid JSON ({exc}); the file is corrupt.") from None
+
+    def array(self, name: str) -> np.ndarray:
+        """Entry ``name`` as a read-only array viewing its bytes, after checking its ``.npy`` header."""
+        data = self.raw(name)
+        stream = io.BytesIO(data)
+        try:
             version = np.lib.format.read_magic(stream)
             if version == (1, 0):
                 shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
-            else:
+            elif version == (2, 0):
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
-            if dtype.hasobject:
-                raise ValueError("it holds Python objects, which would need unpickling")
-            count = math.prod(shape)
-            array = np.frombuffer(data, dtype=dtype, count=count, offset=stream.tell())
+            else:
+                raise ValueError(f"its format version {version} is not one ModularML writes")
+        except Exception as exc:  # numpy raises ValueError; anything else is as malformed
+            raise self.fail(f"the entry {name!r} is not a valid .npy array: {exc}.") from None
+        if dtype.hasobject:
+            raise self.fail(f"the entry {name!r} holds Python objects, which would need unpickling; it is refused.")
+        if not _npy_dtype_allowed(dtype):
+            raise self.fail(f"the entry {name!r} has the dtype {dtype}, which ModularML files never hold.")
+        if len(shape) > _MAX_NDIM or not all(type(n) is int and n >= 0 for n in shape):
+            raise self.fail(f"the entry {name!r} declares the shape {_short(shape)}, not non-negative integers.")
+        declared = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+        held = len(data) - stream.tell()
+        if declared != held:
+            raise self.fail(
+                f"the entry {name!r} declares {_short(shape)} values of {dtype} ({declared:,} bytes) but holds "
+                f"{held:,} bytes of data; the file is corrupt."
+            )
+        try:
+            array = np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=stream.tell())
             return array.reshape(shape, order="F" if fortran else "C")
-        except ValueError as exc:
-            raise self.fail(f"the array {name!r} is not a valid .npy array: {exc}.") from None
+        except (ValueError, OverflowError, TypeError) as exc:
+            raise self.fail(f"the entry {name!r} is not a valid .npy array: {exc}.") from None
 
     def table(self, name: str) -> pa.Table:
+        """Entry ``name`` as an Arrow table, fully validated; no compressed bodies or trailing bytes."""
         data = self.raw(name)
+        buffer = pa.py_buffer(data)
         try:
-            table = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+            _check_ipc_stream(buffer)
+            table = pa.ipc.open_stream(buffer).read_all()
             table.validate(full=True)
-        except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
-            raise self.fail(f"the table {name!r} is not a valid Arrow IPC stream: {exc}.") from None
+        except MemoryError:
+            raise self.fail(f"the entry {name!r} does not fit in memory.") from None
+        except Exception as exc:  # pyarrow raises ArrowException subclasses, also OSError, ValueError
+            raise self.fail(f"the entry {name!r} is not a valid Arrow IPC stream: {exc}.") from None
         return table
+
+    # ------------------------------------------------------------------ the file
+    def manifest(self, kind: str | None) -> dict[str, Any]:
+        """The checked manifest; sets :attr:`entries`."""
+        if MANIFEST not in self.members:
+            raise self.fail("it has no manifest.json, so it is not a ModularML file.")
+        manifest = self.json(MANIFEST)
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+            raise self.fail("its manifest.json does not describe a ModularML file; it was written by other software.")
+        version = manifest.get("format_version")
+        if type(version) is not int or version < 1:
+            raise self.fail(f"its manifest.json has an invalid format_version {_short(version)}.")
+        if version > FORMAT_VERSION:
+            raise self.fail(
+                f"its manifest.json says it was written in format version {version} by modularml "
+                f"{_short(manifest.get('modularml_version'))}; "
+                f"this modularml ({__version__}) reads up to version {FORMAT_VERSION}. Upgrade modularml to load it."
+            )
+        file_kind = manifest.get("kind")
+        if not isinstance(file_kind, str) or file_kind not in FILE_KINDS:
+            raise self.fail(f"its manifest.json names an unknown kind {_short(file_kind)}.")
+        if not _is_class_path(manifest.get("class")):
+            raise self.fail(
+                f"its manifest.json names the class {_short(manifest.get('class'))}, not a 'module:QualName' of "
+                "dotted identifiers."
+            )
+        if kind is not None and file_kind != kind:
+            raise self.fail(f"it holds a {FILE_KINDS[file_kind]} ('{file_kind}'), not a {FILE_KINDS[kind]} ('{kind}').")
+        self.entries = self._entries(manifest.get("entries"))
+        return manifest
+
+    def _entries(self, entries: Any) -> frozenset[str]:
+        if not isinstance(entries, list):
+            raise self.fail("its manifest.json lists no entries.")
+        listed: set[str] = set()
+        for name in entries:
+            if not isinstance(name, str) or name == MANIFEST or not _SAFE_ENTRY.fullmatch(name):
+                raise self.fail(
+                    f"its manifest.json lists the entry {_short(name)}, which is not a plain relative name such as "
+                    "'arrays/0.npy' (no absolute paths, no '..')."
+                )
+            if name in listed:
+                raise self.fail(f"its manifest.json lists the entry {name!r} twice.")
+            listed.add(name)
+        missing = [name for name in entries if name not in self.members]
+        if missing:
+            raise self.fail(
+                f"the entries {_short(missing)} that manifest.json lists are missing; the file is incomplete."
+            )
+        unlisted = sorted(set(self.members) - listed - {MANIFEST})
+        if unlisted:
+            raise self.fail(
+                f"it holds the entries {_short(unlisted)}, which manifest.json does not list; the file was tampered "
+                "with or written by other software."
+            )
+        return frozenset(listed)
+
+    def document(self, name: str) -> dict[str, Any]:
+        """The JSON object of ``config.json`` or ``state.json``, decoded."""
+        value = self.json(name)
+        if not isinstance(value, dict) or not _TAG_SET.isdisjoint(value):
+            raise self.fail(f"the entry {name!r} must hold a JSON object of named values.")
+        return _Decoder(self, name).decode(value)
+
+    def load(self, kind: str | None) -> Container:
+        """Check the zip, read and check the manifest, decode config and state."""
+        self.check_members()
+        manifest = self.manifest(kind)
+        config = self.document(CONFIG)
+        state = self.document(STATE)
+        return Container(path=self.path, manifest=manifest, config=config, state=state)
 
 
 @dataclass
@@ -336,22 +811,69 @@ class Container:
         """The saved object's class, as ``"module:QualName"``."""
         return self.manifest["class"]
 
+    def require_class(self, expected: str | type) -> None:
+        """Check that the file holds an object of the class ``expected``.
 
-def read_container(filepath: str | Path, *, kind: str | None = None) -> Container:
+        Only the recorded name is compared; nothing is imported.
+
+        Args:
+            expected: The class, or its ``"module:QualName"``.
+
+        Raises:
+            SerializationError: If the manifest names another class (the message names the file).
+        """
+        name = expected if isinstance(expected, str) else f"{expected.__module__}:{expected.__qualname__}"
+        if self.class_path != name:
+            raise SerializationError(
+                f"Cannot load {str(self.path)!r}: it holds a {self.class_path!r} (the class manifest.json names), "
+                f"not a {name!r}."
+            )
+
+
+def _limit(value: int | None, default: int, keyword: str) -> int:
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidArgumentError(f"{keyword} must be a positive number of bytes, not {value!r}.")
+    return value
+
+
+def read_container(
+    filepath: str | Path,
+    *,
+    kind: str | None = None,
+    max_member_bytes: int | None = None,
+    max_json_bytes: int | None = None,
+) -> Container:
     """Read a ModularML file, checking its format, version, kind and every entry.
+
+    The file is treated as untrusted: each entry is read within a size limit, JSON within a
+    nesting depth (:data:`MAX_JSON_DEPTH`) and integer length (:data:`MAX_INT_DIGITS`), and
+    anything ModularML would not have written (an unlisted or repeated entry, an unknown
+    compression, a malformed tag or array header) is refused.
 
     Args:
         filepath: The file.
         kind: The expected kind (``"fs"``); ``None`` accepts any.
+        max_member_bytes: Most bytes an array or table entry may hold; ``None`` (the default)
+            uses :data:`MAX_MEMBER_BYTES` (16 GiB).
+        max_json_bytes: Most bytes ``manifest.json``, ``config.json`` or ``state.json`` may hold;
+            ``None`` (the default) uses :data:`MAX_JSON_BYTES` (256 MiB).
 
     Returns:
         Container: Manifest, config and state.
 
     Raises:
         FileNotFoundError: If the file does not exist.
-        SerializationError: If the file is truncated, corrupt, not a ModularML file, of a newer
-            format version, or of another kind.
+        SerializationError: If the path is a folder, or the file is truncated, corrupt, hostile, not
+            a ModularML file, of a newer format version, or of another kind. The message names the
+            file, the entry and what is wrong.
+        InvalidArgumentError: If a limit is not a positive integer.
     """
+    limits = {
+        "max_member_bytes": _limit(max_member_bytes, MAX_MEMBER_BYTES, "max_member_bytes"),
+        "max_json_bytes": _limit(max_json_bytes, MAX_JSON_BYTES, "max_json_bytes"),
+    }
     path = Path(filepath)
     if not path.is_file() and kind is not None:
         try:
@@ -359,108 +881,28 @@ def read_container(filepath: str | Path, *, kind: str | None = None) -> Containe
         except InvalidArgumentError:
             completed = path
         path = completed if completed.is_file() else path
+    if path.is_dir():
+        raise SerializationError(f"Cannot load {str(path)!r}: it is a folder, not a ModularML file.")
     if not path.is_file():
         raise FileNotFoundError(f"No ModularML file at {str(path)!r}.")
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # BadZipFile, OSError, and whatever a malformed directory raises
         raise SerializationError(
             f"Cannot load {str(path)!r}: it is not a ModularML file (not a readable zip archive: {exc}). It may be "
             "truncated, corrupt, or a file of another format."
         ) from None
     with archive:
-        reader = _Reader(path, archive)
-        if MANIFEST not in archive.namelist():
-            raise reader.fail("it has no manifest.json, so it is not a ModularML file.")
-        manifest = reader.json(MANIFEST)
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-            raise reader.fail("its manifest does not describe a ModularML file; it was written by other software.")
-        version = manifest.get("format_version")
-        if not isinstance(version, int) or version < 1:
-            raise reader.fail(f"its manifest has an invalid format_version {version!r}.")
-        if version > FORMAT_VERSION:
+        reader = _Reader(path, archive, **limits)
+        try:
+            return reader.load(kind)
+        except SerializationError:
+            raise
+        except MemoryError:
+            raise reader.fail(f"the entry {reader.entry!r} does not fit in memory.") from None
+        except Exception as exc:  # anything else a malformed file provokes is still a damaged file
+            where = f"the entry {reader.entry!r}" if reader.entry else "its zip directory"
             raise reader.fail(
-                f"it was written in format version {version} by modularml {manifest.get('modularml_version')}; this "
-                f"modularml ({__version__}) reads up to version {FORMAT_VERSION}. Upgrade modularml to load it."
-            )
-        file_kind = manifest.get("kind")
-        if file_kind not in FILE_KINDS or not isinstance(manifest.get("class"), str):
-            raise reader.fail(f"its manifest names an unknown kind {file_kind!r} or no class.")
-        if kind is not None and file_kind != kind:
-            raise reader.fail(
-                f"it holds a {FILE_KINDS[file_kind]} ('{file_kind}'), not a {FILE_KINDS[kind]} ('{kind}')."
-            )
-        entries = manifest.get("entries")
-        if not isinstance(entries, list):
-            raise reader.fail("its manifest lists no entries.")
-        missing = [e for e in entries if e not in archive.namelist()]
-        if missing:
-            raise reader.fail(f"entries {missing} are missing; the file is incomplete.")
-        decoder = _Decoder(reader)
-        config = decoder.decode(reader.json(CONFIG))
-        state = decoder.decode(reader.json(STATE))
-    if not isinstance(config, dict) or not isinstance(state, dict):
-        raise SerializationError(f"Cannot load {str(path)!r}: config.json and state.json must hold JSON objects.")
-    return Container(path=path, manifest=manifest, config=config, state=state)
-
-
-def resolve_class(class_path: str) -> type:
-    """Import the class named ``"module:QualName"``, but only from modularml or an installed plugin.
-
-    Loading a file imports nothing else: a module outside ``modularml`` and the packages of the
-    distributions that declare ``modularml`` entry points is refused.
-
-    Raises:
-        SerializationError: If the path is malformed, not allowed, or names nothing importable.
-    """
-    obj = resolve_import_path(class_path, what="class")
-    if not isinstance(obj, type):
-        raise SerializationError(f"{class_path!r} is not a class.")
-    return obj
-
-
-def resolve_import_path(
-    path: str, *, what: str, allow_packaged_code: bool = False, trusted_packages: Collection[str] = ()
-) -> Any:
-    """Import the object ``"module:QualName"`` names, under the one rule for restoring files and configs.
-
-    Objects of modularml and of installed, loaded ModularML plugins are always allowed, and so are
-    those of ``trusted_packages``. Any other module (a user's own, or an already imported one such as
-    ``subprocess``) is imported only with ``allow_packaged_code=True``.
-
-    Args:
-        path: ``"module:QualName"``.
-        what: What the object is, for messages (``"loss function"``).
-        allow_packaged_code: Allow any module.
-        trusted_packages: Further top-level packages to allow.
-
-    Raises:
-        SerializationError: If the path is malformed, not allowed, or names nothing importable.
-    """
-    module_name, sep, qualname = path.partition(":") if isinstance(path, str) else ("", "", "")
-    if not sep or not module_name or not qualname:
-        raise SerializationError(f"Invalid import path {path!r} for a {what}; expected 'module:QualName'.")
-    top = module_name.split(".")[0]
-    if not allow_packaged_code and top not in {*trusted_packages, *_allowed_packages()}:
-        raise SerializationError(
-            f"Refusing to import {path!r} (a {what}): only modularml and installed ModularML plugins are imported "
-            "when restoring a file or configuration. Install the plugin that provides it, or, if you trust its "
-            "source, pass allow_packaged_code=True where that is offered."
-        )
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise SerializationError(f"The {what} {path!r} is not available here: {exc}.") from None
-    return obj
-
-
-def _allowed_packages() -> set[str]:
-    from modularml.plugins import get_plugin_manager
-
-    allowed = {"modularml"}
-    for record in get_plugin_manager().plugins():
-        if record.status == "loaded" and record.module:
-            allowed.add(record.module.split(":")[0].split(".")[0])
-    return allowed
+                f"{where} is malformed ({type(exc).__name__}: {exc}); the file is corrupt or was not written by "
+                "ModularML."
+            ) from exc

@@ -62,12 +62,15 @@ class Samples:
 def sampler_class(name: str) -> type[BaseSampler]:
     """The sampler class registered under ``name`` through the ``register_samplers`` hook.
 
-    Raises:
-        NotRegisteredError: If no installed plugin registers it.
-    """
-    from modularml.plugins import get_plugin_manager
+    Resolved through the plugin layer's resolver (:mod:`modularml.plugins.resolver`), as every
+    class a file names.
 
-    return get_plugin_manager().registry("samplers").get(name)
+    Raises:
+        SerializationError: If no installed plugin registers it, or it is not a sampler class.
+    """
+    from modularml.plugins.resolver import resolve
+
+    return resolve(name, what="sampler class", kind="samplers", base=BaseSampler)
 
 
 def _check_int(name: str, value: Any, minimum: int) -> int:

@@ -126,12 +126,15 @@ class BaseSplitter(ABC):
 def splitter_class(name: str) -> type[BaseSplitter]:
     """The splitter class registered under ``name`` through the ``register_splitters`` hook.
 
-    Raises:
-        NotRegisteredError: If no installed plugin registers it.
-    """
-    from modularml.plugins import get_plugin_manager
+    Resolved through the plugin layer's resolver (:mod:`modularml.plugins.resolver`), as every
+    class a file names.
 
-    return get_plugin_manager().registry("splitters").get(name)
+    Raises:
+        SerializationError: If no installed plugin registers it, or it is not a splitter class.
+    """
+    from modularml.plugins.resolver import resolve
+
+    return resolve(name, what="splitter class", kind="splitters", base=BaseSplitter)
 
 
 @dataclass(frozen=True)

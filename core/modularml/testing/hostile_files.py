@@ -83,9 +83,10 @@ def rewrite_member(
     return out
 
 
-def _json_mutations(value: Any, rng: random.Random) -> Any:
-    """One crafted change somewhere in a JSON tree: a value replaced by a hostile or wrong-typed one."""
-    hostile = [
+def _hostile_values(sentinel: Path) -> list[Any]:
+    """Values a crafted file might hold: wrong types, malformed tags, and names that would create ``sentinel``."""
+    touch = {"args": ["touch", str(sentinel)], "command": f"touch {sentinel}", "file": str(sentinel), "mode": "w"}
+    return [
         None,
         5,
         -1,
@@ -98,13 +99,21 @@ def _json_mutations(value: Any, rng: random.Random) -> Any:
         {"__mml_array__": "arrays/999.npy"},
         {"__mml_array__": "../../etc/passwd"},
         {"__mml_table__": 3},
-        {"__mml_object__": "modularml.io.atomic:os.system", "params": {"command": "true"}},
-        {"__mml_object__": "subprocess:Popen", "params": {"args": ["true"]}},
+        {"__mml_object__": "modularml.io.atomic:os.system", "params": {"command": touch["command"]}},
+        {"__mml_object__": "modularml.testing.conformance:subprocess.Popen", "params": {"args": touch["args"]}},
+        {"__mml_object__": "modularml.io.container:io.FileIO", "params": {"file": touch["file"], "mode": "w"}},
+        {"__mml_object__": "subprocess:Popen", "params": {"args": touch["args"]}},
         "modularml.testing.conformance:subprocess.Popen",
         "modularml.io.container:io.FileIO",
+        "modularml.io.atomic:os.system",
         "os:system",
+        touch,
         [[[[[[[[[[]]]]]]]]]],
     ]
+
+
+def _json_mutation(value: Any, rng: random.Random, hostile: list[Any]) -> Any:
+    """One crafted change somewhere in a JSON tree: a value replaced by a hostile or wrong-typed one, or dropped."""
     paths: list[tuple[Any, Any]] = []
 
     def walk(node: Any) -> None:
@@ -128,21 +137,75 @@ def _json_mutations(value: Any, rng: random.Random) -> Any:
     return value
 
 
-def damaged_variants(path: str | Path, *, seed: int = 0, count: int = 40) -> Iterator[tuple[str, bytes]]:
+def _crafted_json() -> list[tuple[str, bytes]]:
+    """JSON documents that strain a parser: deep nesting, a huge integer, non-standard constants."""
+    return [
+        ("nested 100,000 deep", b"[" * 100_000 + b"]" * 100_000),
+        ("a 100,000-digit integer", b'{"a": ' + b"7" * 100_000 + b"}"),
+        ("a NaN literal", b'{"a": NaN}'),
+        ("not UTF-8", b'{"a": "\xff\xfe"}'),
+        ("a list instead of an object", b"[1, 2, 3]"),
+    ]
+
+
+def _npy(header: dict[str, Any], body: bytes) -> bytes:
+    text = repr(header).encode("latin1")
+    pad = 64 - (10 + len(text) + 1) % 64
+    text += b" " * pad + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text + body
+
+
+def _crafted_npy(good: bytes) -> list[tuple[str, bytes]]:
+    """``.npy`` members with lying headers: a huge shape, negative dimensions, trailing or missing bytes, objects."""
+    return [
+        ("shape (2**40, 2**40)", _npy({"descr": "<f8", "fortran_order": False, "shape": (2**40, 2**40)}, b"")),
+        ("a negative dimension", _npy({"descr": "<f8", "fortran_order": False, "shape": (-1, 4)}, b"\0" * 32)),
+        ("trailing bytes", good + b"\0" * 8),
+        ("missing bytes", good[:-1]),
+        ("an object dtype", _npy({"descr": "|O", "fortran_order": False, "shape": (1,)}, b"\0" * 8)),
+        ("a structured dtype", _npy({"descr": [("a", "<f8")], "fortran_order": False, "shape": (1,)}, b"\0" * 8)),
+    ]
+
+
+def _with_compression_method(entries: dict[str, bytes], name: str, method: int) -> bytes:
+    """The archive of ``entries`` with member ``name`` marked as compressed with ``method`` (in both headers)."""
+    data = bytearray(pack(entries))
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+        info = archive.getinfo(name)
+        local = info.header_offset
+    data[local + 8 : local + 10] = method.to_bytes(2, "little")  # local file header: compression method
+    encoded = name.encode()
+    start = 0
+    while (start := data.find(b"PK\x01\x02", start)) != -1:  # central directory entries
+        name_length = int.from_bytes(data[start + 28 : start + 30], "little")
+        if bytes(data[start + 46 : start + 46 + name_length]) == encoded:
+            data[start + 10 : start + 12] = method.to_bytes(2, "little")
+        start += 4
+    return bytes(data)
+
+
+def damaged_variants(
+    path: str | Path, *, seed: int = 0, count: int = 40, sentinel: str | Path | None = None
+) -> Iterator[tuple[str, bytes]]:
     """A bounded, seeded corpus of damaged copies of a good file: ``(label, bytes)`` pairs.
 
     The same ``seed`` and ``count`` always give the same variants. They include truncations,
     single-bit flips, crafted JSON values in the manifest, config and state (hostile import paths,
-    malformed tags, wrong types, dropped keys), dropped, duplicated and swapped members, and an
-    empty file.
+    malformed tags, wrong types, dropped keys), dropped, duplicated and swapped members, JSON
+    members that strain the parser (deep nesting, a 100,000-digit integer), ``.npy`` members with
+    lying headers, members of an unknown compression method, and an empty file.
 
     Args:
         path: A good ModularML file.
         seed: Seed of the random choices.
         count: How many variants of the random kinds (truncation, bit flip, JSON change); the
             structural variants (dropped, duplicated, swapped members; empty file) come on top.
+        sentinel: A file that the crafted values would create (or open for writing) if a loader
+            ran what they name; check afterwards that it does not exist. Defaults to a name in
+            the file's folder.
     """
     rng = random.Random(seed)
+    hostile = _hostile_values(Path(sentinel) if sentinel is not None else Path(path).with_name("SENTINEL"))
     data = Path(path).read_bytes()
     entries = members(path)
     names = list(entries)
@@ -151,6 +214,14 @@ def damaged_variants(path: str | Path, *, seed: int = 0, count: int = 40) -> Ite
         yield f"without {name}", pack({n: b for n, b in entries.items() if n != name})
         yield f"{name} twice", pack([*entries.items(), (name, entries[name])])
     json_names = [n for n in names if n.endswith(".json")]
+    for name in json_names:
+        for what, crafted in _crafted_json():
+            yield f"{name}: {what}", pack({**entries, name: crafted})
+    for name in (n for n in names if n.endswith(".npy")):
+        for what, crafted in _crafted_npy(entries[name]):
+            yield f"{name}: {what}", pack({**entries, name: crafted})
+    for name in names:
+        yield f"{name} stored with an unknown compression method", _with_compression_method(entries, name, 99)
     if len(json_names) >= 2:
         a, b = json_names[0], json_names[1]
         yield f"{a} and {b} swapped", pack({n: entries[b if n == a else a if n == b else n] for n in names})
@@ -167,5 +238,5 @@ def damaged_variants(path: str | Path, *, seed: int = 0, count: int = 40) -> Ite
         else:
             name = rng.choice(json_names)
             changed = dict(entries)
-            changed[name] = json.dumps(_json_mutations(json.loads(entries[name]), rng)).encode()
+            changed[name] = json.dumps(_json_mutation(json.loads(entries[name]), rng, hostile)).encode()
             yield f"crafted value in {name} (variant {index})", pack(changed)

@@ -11,7 +11,7 @@ import pytest
 
 from modularml.errors import FileCollisionError, InvalidArgumentError, SerializationError
 from modularml.io import container as container_module
-from modularml.io import container_path, read_container, resolve_class, write_container
+from modularml.io import container_path, read_container, write_container
 
 
 class Thing:
@@ -217,20 +217,6 @@ def test_pickled_arrays_are_never_loaded(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("unpickled"))
     with pytest.raises(SerializationError, match="unpickling"):
         read_container(path)
-
-
-def test_class_resolution_is_limited_to_installed_modularml_packages() -> None:
-    from modularml.data import FeatureSet
-
-    assert resolve_class("modularml.data.featureset:FeatureSet") is FeatureSet
-    with pytest.raises(SerializationError, match="Refusing to import 'os:system'"):
-        resolve_class("os:system")
-    with pytest.raises(SerializationError, match="not available"):
-        resolve_class("modularml.data:Nope")
-    with pytest.raises(SerializationError, match="not a class"):
-        resolve_class("modularml.io.container:read_container")
-    with pytest.raises(SerializationError, match="expected 'module:QualName'"):
-        resolve_class("modularml.data.FeatureSet")
 
 
 def test_writes_are_durable_and_leave_no_temporary_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
