@@ -17,10 +17,10 @@ import torch.nn.functional as F
 from numpy.typing import DTypeLike
 
 from modularml.backends import normalize_device, normalize_pad_width, pad_index_map
+from modularml.backends.components import construct_optimizer, find_component, registered_components
 from modularml.backends.padding import PadWidth, check_pad_mode
 from modularml.errors import DeviceError, InvalidArgumentError, InvalidTypeError
 from modularml.models import BaseModel
-from modularml.utils.components import construct_optimizer, find_component, registered_components
 from modularml_torch.losses import framework_losses
 from modularml_torch.optimizers import framework_optimizers, optimizer_state_from_numpy, optimizer_state_to_numpy
 

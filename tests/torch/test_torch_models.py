@@ -13,9 +13,9 @@ from torch import nn
 
 import modularml as mml
 from modularml.backends import get_backend
+from modularml.backends.components import find_component, registered_components
 from modularml.errors import DeviceError, InvalidArgumentError, InvalidTypeError, SerializationError
 from modularml.models import BaseModel
-from modularml.utils.components import find_component, registered_components
 from modularml_torch import SequentialCNN, SequentialMLP, SequentialRNN, TorchBaseModel, TorchModelWrapper
 
 
@@ -393,7 +393,7 @@ def test_model_trains_on_cuda(impl) -> None:
 def test_package_import_does_not_import_torch() -> None:
     script = (
         "import sys, modularml_torch as mt\n"
-        "from modularml.utils.components import registered_components\n"
+        "from modularml.backends.components import registered_components\n"
         "for kind in ('models', 'losses', 'optimizers'):\n"
         "    assert registered_components(kind, 'torch'), kind\n"
         "assert 'torch' not in sys.modules, 'import modularml_torch or its registrations imported torch'\n"

@@ -197,7 +197,7 @@ class TrainableBackendProtocol(BackendProtocol, Protocol):
         Looks in the plugin registry's losses for this backend first (``register_losses``), then
         among the framework's own loss classes. Matching ignores case, underscores and a trailing
         ``"loss"`` (``"mse"``, ``"MSE"``, ``"MSELoss"`` and ``"mse_loss"`` are one name); see
-        :func:`modularml.utils.components.find_component`.
+        :func:`modularml.backends.components.find_component`.
 
         Raises:
             NotRegisteredError: If nothing matches; the message lists the available names.

@@ -99,7 +99,7 @@ class ExperimentCallback:
         Raises:
             ValueError: If the class cannot be imported by name (a local or ``__main__``-less class).
         """
-        from modularml.utils.components import import_path
+        from modularml.backends.components import import_path
 
         path = import_path(type(self))
         if path is None:

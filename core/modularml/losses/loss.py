@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from modularml.backends.backend import Backend, backend_knows, get_backend
+from modularml.backends.components import import_path, infer_backend
 from modularml.errors import BackendNotSupportedError, LossError, SerializationError
-from modularml.utils.components import import_path, infer_backend
 
 __all__ = ["FILE_KIND", "Loss"]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from modularml.backends.backend import Backend, backend_knows, get_backend
+from modularml.backends.components import import_path, infer_backend
 from modularml.errors import (
     BackendNotSupportedError,
     InvalidArgumentError,
@@ -15,7 +16,6 @@ from modularml.errors import (
     OptimizerNotSetError,
     SerializationError,
 )
-from modularml.utils.components import import_path, infer_backend
 
 __all__ = ["FILE_KIND", "Optimizer"]
 

@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, clone, is_classifi
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from modularml.backends.components import import_path
 from modularml.errors import InvalidArgumentError, InvalidTypeError, NotFittedError, SerializationError
 from modularml.models import BaseModel, normalize_shape
 from modularml.plugins.resolver import resolve
@@ -21,7 +22,6 @@ from modularml.scalers.estimator_state import (
     get_learned_state,
     set_learned_state,
 )
-from modularml.utils.components import import_path
 
 __all__ = ["METHODS", "ScikitModelWrapper"]
 

@@ -7,8 +7,8 @@ from typing import Any
 import torch.nn.modules.activation as _activations
 from torch import nn
 
+from modularml.backends.components import find_component
 from modularml.errors import InvalidArgumentError
-from modularml.utils.components import find_component
 
 __all__ = ["make_activation"]
 

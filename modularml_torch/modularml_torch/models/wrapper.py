@@ -9,10 +9,10 @@ from typing import Any
 
 from torch import nn
 
+from modularml.backends.components import import_path
 from modularml.errors import InvalidArgumentError, InvalidTypeError, SerializationError
 from modularml.models import BaseModel
 from modularml.plugins.resolver import resolve
-from modularml.utils.components import import_path
 from modularml_torch.models.base import TorchBaseModel
 
 __all__ = ["TorchModelWrapper"]

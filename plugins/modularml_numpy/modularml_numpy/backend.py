@@ -12,10 +12,10 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from modularml.backends import NumpyTensorOps
+from modularml.backends.components import construct_optimizer, find_component, registered_components
 from modularml.backends.padding import PadWidth
 from modularml.errors import InvalidArgumentError, InvalidTypeError
 from modularml.models import BaseModel
-from modularml.utils.components import construct_optimizer, find_component, registered_components
 from modularml_numpy import autograd
 from modularml_numpy.autograd import Tensor, as_tensor
 

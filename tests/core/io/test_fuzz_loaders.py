@@ -4,8 +4,9 @@ For each file kind, a good file is saved and :func:`~modularml.testing.hostile_f
 derives truncations, bit flips, dropped/duplicated/swapped members and crafted JSON values (hostile
 import paths, malformed tags, wrong types) from it. Each variant must either raise a
 ``SerializationError`` that names the file, or load: damaged bytes to exactly what the good file
-loads to, a crafted value to whatever valid object it describes; and no variant may have a side effect: the sentinel file its payloads would create stays absent, and a
-failed load registers nothing in the active ExperimentContext. About 350 variants per kind run in a
+loads to, a crafted value to whatever valid object it describes. No variant may have a side effect:
+the sentinel file its payloads would create stays absent, and a failed load registers nothing in
+the active ExperimentContext. About 350 variants per kind run in a
 second or two.
 """
 

@@ -1,11 +1,11 @@
-"""The optimizer construction shared by backends (``modularml.utils.components.construct_optimizer``)."""
+"""The optimizer construction shared by backends (``modularml.backends.components.construct_optimizer``)."""
 
 from __future__ import annotations
 
 import pytest
 
+from modularml.backends.components import construct_optimizer
 from modularml.errors import InvalidArgumentError, InvalidTypeError
-from modularml.utils.components import construct_optimizer
 
 
 class _Recorder:
