@@ -41,7 +41,8 @@ def test_builtins_register_through_the_hooks(manager: PluginManager) -> None:
     from modularml.executors import LocalExecutor
 
     entry = manager.registry("executors").entry("local")
-    assert entry.obj is LocalExecutor
+    assert entry.obj == "modularml.executors:LocalExecutor", "built-ins register by import path"
+    assert manager.registry("executors").get("local") is LocalExecutor
     assert entry.plugin == "modularml"
     assert entry.distribution == "modularml"
     builtin = manager.plugins()[0]

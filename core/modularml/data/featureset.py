@@ -37,9 +37,8 @@ from modularml.utils.naming import validate_label
 if TYPE_CHECKING:
     import pandas as pd
 
+    from modularml.data.records import ScalerRecord, SplitterRecord
     from modularml.data.references import FeatureSetColumnReference, FeatureSetReference
-    from modularml.scalers import ScalerRecord
-    from modularml.splitters.base import SplitterRecord
 
 __all__ = ["FeatureSet"]
 
@@ -340,7 +339,7 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
             TypeError: If ``split`` is not a FeatureSetView.
             ValueError: If it belongs to another FeatureSet, has no valid label, or the name exists.
         """
-        from modularml.splitters.base import check_split_name
+        from modularml.data.records import check_split_name
 
         if not isinstance(split, FeatureSetView):
             raise InvalidTypeError(f"add_split() takes a FeatureSetView; got {type(split).__name__}.")
@@ -588,7 +587,7 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
 
     def _restore_splits_from(self, other: FeatureSet) -> None:
         """Re-create ``other``'s splits on this FeatureSet (same rows) by replaying its records."""
-        from modularml.splitters.base import SplitterRecord
+        from modularml.data.records import SplitterRecord
 
         for record in other._split_records:
             if record.splitter is None:
@@ -649,8 +648,7 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
         Raises:
             ValueError: If the state is malformed (a bad table, or split indices out of range).
         """
-        from modularml.scalers import ScalerRecord
-        from modularml.splitters.base import SplitterRecord, check_split_name
+        from modularml.data.records import ScalerRecord, SplitterRecord, check_split_name
 
         if not isinstance(state, Mapping) or not isinstance(state.get("table"), pa.Table):
             raise InvalidArgumentError("A FeatureSet state is the dict returned by get_state(), with a 'table'.")

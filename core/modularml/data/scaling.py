@@ -37,8 +37,9 @@ from modularml.utils.warn import warn
 
 if TYPE_CHECKING:
     from modularml.data.collection import SampleCollection
+    from modularml.data.records import ScalerRecord
     from modularml.data.view import FeatureSetView
-    from modularml.scalers import Scaler, ScalerRecord
+    from modularml.scalers import Scaler
 
 __all__ = ["FlattenLayout", "ScalingMixin"]
 
@@ -272,7 +273,8 @@ class ScalingMixin:
                 or flattening does not give 2-D data.
             TypeError: If ``scaler`` is not a Scaler or scikit-learn-transformer-like object.
         """
-        from modularml.scalers import Scaler, ScalerRecord
+        from modularml.data.records import ScalerRecord
+        from modularml.scalers import Scaler
 
         if isinstance(scaler, Scaler):
             template = scaler

@@ -23,8 +23,8 @@ from modularml.utils.warn import warn
 
 if TYPE_CHECKING:
     from modularml.data.featureset import FeatureSet
+    from modularml.data.records import SplitterLike
     from modularml.data.view import FeatureSetView
-    from modularml.splitters.base import BaseSplitter
 
 __all__ = ["SplitMixin"]
 
@@ -256,7 +256,7 @@ class SplitMixin:
 
     # -- splitting ------------------------------------------------------------------------------------------
     def split(
-        self, splitter: BaseSplitter, *, return_views: bool = False, register: bool = True
+        self, splitter: SplitterLike, *, return_views: bool = False, register: bool = True
     ) -> dict[str, FeatureSetView] | None:
         """Apply a splitter to this FeatureSet (or view) and register the splits on the FeatureSet.
 
@@ -275,9 +275,9 @@ class SplitMixin:
         Raises:
             ValueError: If a split would be empty, or a split name already exists.
         """
-        from modularml.splitters.base import BaseSplitter, SplitterRecord
+        from modularml.data.records import SplitterRecord
 
-        if not isinstance(splitter, BaseSplitter):
+        if not all(callable(getattr(splitter, m, None)) for m in ("split", "get_config", "from_config")):
             raise InvalidTypeError(
                 f"split() takes a splitter such as RandomSplitter(...) or ConditionSplitter(...); got {splitter!r}."
             )
@@ -327,9 +327,9 @@ class SplitMixin:
         Raises:
             ValueError: See :class:`~modularml.splitters.RandomSplitter` and :meth:`split`.
         """
-        from modularml.splitters.random_splitter import RandomSplitter
+        from modularml.data.records import splitter_class
 
-        splitter = RandomSplitter(
+        splitter = splitter_class("RandomSplitter")(
             ratios, group_by=group_by, stratify_by=stratify_by, strict_stratification=strict_stratification, seed=seed
         )
         return self.split(splitter, return_views=return_views, register=register)
@@ -354,14 +354,14 @@ class SplitMixin:
         Raises:
             ValueError: See :class:`~modularml.splitters.ConditionSplitter` and :meth:`split`.
         """
-        from modularml.splitters.condition_splitter import ConditionSplitter
+        from modularml.data.records import splitter_class
 
         merged = dict(conditions or {})
         for name in named_conditions:
             if name in merged:
                 raise InvalidArgumentError(f"Split {name!r} is given twice.")
         merged.update(named_conditions)
-        return self.split(ConditionSplitter(**merged), return_views=return_views, register=register)
+        return self.split(splitter_class("ConditionSplitter")(**merged), return_views=return_views, register=register)
 
     # -- helpers ----------------------------------------------------------------------------------------------
     def _as_view(self) -> FeatureSetView:

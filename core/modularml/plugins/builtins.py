@@ -1,4 +1,8 @@
-"""The core's own components, registered through the same hooks as any plugin's."""
+"""The core's own components, registered through the same hooks as any plugin's.
+
+Each is registered by its import path, so the plugin layer imports nothing above it: a component's
+module is imported when it is first looked up.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +12,17 @@ from modularml.plugins.registry import Registrar
 
 @hookimpl
 def register_executors(register: Registrar) -> None:
-    from modularml.executors import LocalExecutor
-
-    register("local", LocalExecutor)
+    register("local", "modularml.executors:LocalExecutor")
 
 
 @hookimpl
 def register_splitters(register: Registrar) -> None:
-    from modularml.splitters import ConditionSplitter, RandomSplitter
-
-    register("RandomSplitter", RandomSplitter)
-    register("ConditionSplitter", ConditionSplitter)
+    register("RandomSplitter", "modularml.splitters.random_splitter:RandomSplitter")
+    register("ConditionSplitter", "modularml.splitters.condition_splitter:ConditionSplitter")
 
 
 @hookimpl
 def register_scalers(register: Registrar) -> None:
-    # import paths: the scalers module is imported only when a scaler is used
     register("Absolute", "modularml.scalers.absolute:Absolute")
     register("Negate", "modularml.scalers.negate:Negate")
     register("PerSampleMinMaxScaler", "modularml.scalers.per_sample_min_max:PerSampleMinMaxScaler")
@@ -33,9 +32,7 @@ def register_scalers(register: Registrar) -> None:
 
 @hookimpl
 def register_samplers(register: Registrar) -> None:
-    from modularml.samplers import NSampler, PairedSampler, SimpleSampler, TripletSampler
-
-    register("SimpleSampler", SimpleSampler)
-    register("NSampler", NSampler)
-    register("PairedSampler", PairedSampler)
-    register("TripletSampler", TripletSampler)
+    register("SimpleSampler", "modularml.samplers.simple:SimpleSampler")
+    register("NSampler", "modularml.samplers.n_sampler:NSampler")
+    register("PairedSampler", "modularml.samplers.paired:PairedSampler")
+    register("TripletSampler", "modularml.samplers.triplet:TripletSampler")

@@ -184,8 +184,22 @@ class Registry:
         return found
 
     def get(self, name: str, *, backend: str | None = None) -> Any:
-        """Return the object registered under ``name`` (see :meth:`entry`)."""
-        return self.entry(name, backend=backend).obj
+        """Return the object registered under ``name`` (see :meth:`entry`); an import path is imported first.
+
+        Raises:
+            PluginError: If the registered import path cannot be imported.
+        """
+        found = self.entry(name, backend=backend)
+        if not isinstance(found.obj, str):
+            return found.obj
+        try:
+            return load_object(found.obj)
+        except (ImportError, AttributeError) as exc:
+            raise PluginError(
+                f"The {self.kind[:-1]} {found.name!r} of plugin {found.plugin!r} (distribution "
+                f"{found.distribution!r}) points at {found.obj!r}, which cannot be imported: {exc}. Reinstall "
+                f"it with 'pip install --force-reinstall {found.distribution}'."
+            ) from exc
 
     def names(self, *, backend: str | None = None) -> list[str]:
         """Sorted registered names, limited to one backend for scoped registries if given."""

@@ -8,7 +8,7 @@
   ``MaxAbsScaler``, ``RobustScaler``, ``Normalizer``, ``QuantileTransformer`` and
   ``PowerTransformer``. Plugins add more through the ``register_scalers`` hook.
 - :data:`supported_scalers`: every registered name, live.
-- :class:`ScalerRecord`: one scaler applied to FeatureSet columns (``FeatureSet.fit_transform``).
+- A scaler applied to FeatureSet columns is kept as a :class:`modularml.data.records.ScalerRecord`.
 """
 
 from modularml.scalers.absolute import Absolute
@@ -16,7 +16,6 @@ from modularml.scalers.base import BaseScaler, PerSampleScaler
 from modularml.scalers.negate import Negate
 from modularml.scalers.per_sample_min_max import PerSampleMinMaxScaler
 from modularml.scalers.per_sample_zero import PerSampleZeroStart
-from modularml.scalers.record import ScalerRecord
 from modularml.scalers.registry import LazyClass, supported_scalers
 from modularml.scalers.scaler import Scaler
 from modularml.scalers.segmented_scaler import SegmentedScaler
@@ -30,7 +29,6 @@ __all__ = [
     "PerSampleScaler",
     "PerSampleZeroStart",
     "Scaler",
-    "ScalerRecord",
     "SegmentedScaler",
     "supported_scalers",
 ]

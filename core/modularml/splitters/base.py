@@ -1,17 +1,16 @@
-"""``BaseSplitter``, the interface of every splitter, and ``SplitterRecord``, how an application is kept."""
+"""``BaseSplitter``, the interface of every splitter (applications are kept as ``data.records.SplitterRecord``)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from modularml.data.collection import readonly_indices
-from modularml.errors import InvalidArgumentError, InvalidLabelError, InvalidTypeError, SerializationError
-from modularml.utils.naming import validate_label
+from modularml.data.records import SplitterRecord, check_split_name, splitter_class
+from modularml.errors import InvalidArgumentError, InvalidTypeError
 
 if TYPE_CHECKING:
     from modularml.data.featureset import FeatureSet
@@ -19,17 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BaseSplitter", "SplitterRecord", "check_split_name", "splitter_class"]
 
-
-def check_split_name(name: object) -> str:
-    """Return ``name`` if it can name a split (a valid label), else raise.
-
-    Raises:
-        InvalidArgumentError: If it is not a non-empty string free of ``.``, space, ``/``, ``\\``, ``:``.
-    """
-    try:
-        return validate_label(name, what="split name")
-    except InvalidLabelError as exc:
-        raise InvalidArgumentError(str(exc)) from None
+# The records of applications live with the data (modularml.data.records); named here too for splitter authors.
 
 
 class BaseSplitter(ABC):
@@ -121,75 +110,3 @@ class BaseSplitter(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
-
-
-def splitter_class(name: str) -> type[BaseSplitter]:
-    """The splitter class registered under ``name`` through the ``register_splitters`` hook.
-
-    Resolved through the plugin layer's resolver (:mod:`modularml.plugins.resolver`), as every
-    class a file names.
-
-    Raises:
-        SerializationError: If no installed plugin registers it, or it is not a splitter class.
-    """
-    from modularml.plugins.resolver import resolve
-
-    return resolve(name, what="splitter class", kind="splitters", base=BaseSplitter)
-
-
-@dataclass(frozen=True)
-class SplitterRecord:
-    """One application of a splitter to a FeatureSet, kept so that it can be re-applied.
-
-    Attributes:
-        splitter: The splitter (a private copy), or ``None`` when it could not be saved (a
-            condition with a Python function); such a record is restored from ``split_indices``.
-        split_names: The splits it produced, in order.
-        applied_to: The split it was applied to (a split of a split), or ``None`` for the whole
-            FeatureSet or an unnamed view.
-        applied_to_indices: The rows of the unnamed view it was applied to, if any.
-        description: ``repr`` of the splitter, kept for display when ``splitter`` is ``None``.
-    """
-
-    splitter: BaseSplitter | None
-    split_names: tuple[str, ...]
-    applied_to: str | None = None
-    applied_to_indices: np.ndarray | None = None
-    description: str = ""
-
-    def to_state(self) -> dict[str, Any]:
-        """A file-ready description (JSON values and numpy arrays)."""
-        splitter = self.splitter
-        entry: dict[str, Any] | None = None
-        if splitter is not None and splitter.is_serializable:
-            entry = {"name": splitter.registry_name, "config": splitter.get_config()}
-        return {
-            "splitter": entry,
-            "split_names": list(self.split_names),
-            "applied_to": self.applied_to,
-            "applied_to_indices": self.applied_to_indices,
-            "description": self.description or repr(splitter),
-        }
-
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> SplitterRecord:
-        """Rebuild a record from :meth:`to_state` output; the splitter class comes from the registry.
-
-        Raises:
-            SerializationError: If the state is malformed or names a splitter no plugin provides.
-        """
-        try:
-            entry = state["splitter"]
-            splitter = None
-            if entry is not None:
-                splitter = splitter_class(entry["name"]).from_config(entry["config"])
-            indices = state.get("applied_to_indices")
-            return cls(
-                splitter=splitter,
-                split_names=tuple(state["split_names"]),
-                applied_to=state.get("applied_to"),
-                applied_to_indices=None if indices is None else readonly_indices(indices),
-                description=str(state.get("description", "")),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SerializationError(f"Invalid splitter record {dict(state)!r:.300}: {exc}") from exc
