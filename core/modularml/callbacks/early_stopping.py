@@ -8,8 +8,8 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from modularml.callbacks.base import Callback, CallbackResult
 from modularml.errors import InvalidArgumentError, InvalidTypeError, ModularMLWarning
+from modularml.phases.callback import Callback, CallbackResult
 
 if TYPE_CHECKING:
     from modularml.batches import ExecutionContext
@@ -114,6 +114,10 @@ class EarlyStopping(Callback):
     def monitor(self) -> str:
         """The name of the monitored metric."""
         return self._monitor
+
+    def retained_epochs(self) -> set[int]:
+        """The best epoch, when its state is to be restored (its results are kept with it)."""
+        return {self._best_epoch} if self._restore_best and self._best_epoch is not None else set()
 
     @property
     def restore_best(self) -> bool:

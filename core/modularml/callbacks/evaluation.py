@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from modularml.callbacks.base import Callback, CallbackResult
 from modularml.callbacks.metrics import EvaluationMetric, _as_metric
 from modularml.errors import InvalidArgumentError, InvalidTypeError, SerializationError
+from modularml.phases.callback import Callback, CallbackResult
 
 if TYPE_CHECKING:
     from modularml.batches import ExecutionContext

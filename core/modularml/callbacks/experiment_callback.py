@@ -1,4 +1,8 @@
-"""``ExperimentCallback``: hooks an Experiment runs at phase and group boundaries."""
+"""``ExperimentCallback``: hooks an Experiment runs at phase and group boundaries.
+
+The ``experiment`` each hook receives is the running :class:`~modularml.experiment.Experiment`
+(typed ``Any`` here: the experiment layer sits above the callbacks).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from modularml.errors import InvalidArgumentError, InvalidTypeError
 
 if TYPE_CHECKING:
-    from modularml.experiment import Experiment
     from modularml.phases.base import ExperimentPhase
     from modularml.phases.phase_group import PhaseGroup
     from modularml.results.phase_group_results import PhaseGroupResults
@@ -54,26 +57,26 @@ class ExperimentCallback:
         self.execution_order = execution_order
 
     # ------------------------------------------------------------------ hooks
-    def on_group_start(self, *, experiment: Experiment, group: PhaseGroup) -> None:
+    def on_group_start(self, *, experiment: Any, group: PhaseGroup) -> None:
         """Called before the first item of ``group`` runs."""
         return None
 
-    def on_group_end(self, *, experiment: Experiment, group: PhaseGroup, results: PhaseGroupResults) -> None:
+    def on_group_end(self, *, experiment: Any, group: PhaseGroup, results: PhaseGroupResults) -> None:
         """Called after the last item of ``group`` ran; ``results`` holds all of the group's results."""
         return None
 
-    def on_phase_start(self, *, experiment: Experiment, phase: ExperimentPhase) -> None:
+    def on_phase_start(self, *, experiment: Any, phase: ExperimentPhase) -> None:
         """Called before ``phase`` runs."""
         return None
 
-    def on_phase_end(self, *, experiment: Experiment, phase: ExperimentPhase, results: PhaseResults) -> None:
+    def on_phase_end(self, *, experiment: Any, phase: ExperimentPhase, results: PhaseResults) -> None:
         """Called after ``phase`` ran, with its results."""
         return None
 
     def on_exception(
         self,
         *,
-        experiment: Experiment,
+        experiment: Any,
         exception: BaseException,
         phase: ExperimentPhase | None = None,
         group: PhaseGroup | None = None,

@@ -6,8 +6,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from modularml.callbacks.base import Callback, CallbackResult
 from modularml.errors import InvalidArgumentError, InvalidTypeError, SerializationError
+from modularml.phases.callback import Callback, CallbackResult
 
 if TYPE_CHECKING:
     from modularml.batches import ExecutionContext

@@ -1,7 +1,6 @@
 """The runtime context: :class:`ExperimentContext`, the nodes it registers, and the registration policy."""
 
-from modularml.context.context import ExperimentContext
-from modularml.context.node import ExperimentNode
+from modularml.context.context import ExperimentContext, ExperimentNode
 from modularml.context.policy import RegistrationPolicy
 
 __all__ = ["ExperimentContext", "ExperimentNode", "RegistrationPolicy"]

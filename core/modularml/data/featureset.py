@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from modularml.context.node import ExperimentNode
+from modularml.context import ExperimentNode
 from modularml.data.access import SampleCollectionMixin
 from modularml.data.collection import SampleCollection, readonly_indices
 from modularml.data.scaling import ScalingMixin
@@ -280,6 +280,9 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
     def schema(self) -> SampleSchema:
         """The SampleSchema of the data columns."""
         return self._collection.schema
+
+    def _view_type(self) -> type[FeatureSetView]:
+        return FeatureSetView
 
     def _fs(self) -> FeatureSet:
         return self

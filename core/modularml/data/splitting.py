@@ -65,11 +65,13 @@ class SplitMixin:
         rows = self._rows()
         return array if rows is None else array.take(pa.array(rows))
 
-    def _new_view(self, indices: np.ndarray, columns: list[str] | None, label: str | None) -> FeatureSetView:
-        from modularml.data.view import FeatureSetView
+    def _view_type(self) -> type[FeatureSetView]:
+        """The view class this host makes views of (``FeatureSetView``); the host supplies it."""
+        raise NotImplementedError
 
+    def _new_view(self, indices: np.ndarray, columns: list[str] | None, label: str | None) -> FeatureSetView:
         fs = self._fs()
-        return FeatureSetView._trusted(
+        return self._view_type()._trusted(
             fs, readonly_indices(indices), list(self._visible_columns() if columns is None else columns), label
         )
 
@@ -246,13 +248,12 @@ class SplitMixin:
         Returns:
             FeatureSet: A FeatureSet without splits.
         """
-        from modularml.data.featureset import FeatureSet
-
-        collection = self._fs().collection
+        source = self._fs()
+        collection = source.collection
         names = self._visible_columns()
         if names != collection.schema.names:
             collection = collection.select(names)
-        return FeatureSet(label, collection.take(self._row_indices()), register=register)
+        return type(source)(label, collection.take(self._row_indices()), register=register)
 
     # -- splitting ------------------------------------------------------------------------------------------
     def split(

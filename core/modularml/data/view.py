@@ -43,9 +43,8 @@ class FeatureSetView(SampleCollectionMixin, SplitMixin):
     def __init__(
         self, source: FeatureSet, indices: np.ndarray | Sequence[int], columns: list[str], label: str | None = None
     ) -> None:
-        from modularml.data.featureset import FeatureSet
-
-        if not isinstance(source, FeatureSet):
+        # A FeatureSet is the one SplitMixin host that is not a view (featureset.py imports this module).
+        if isinstance(source, FeatureSetView) or not isinstance(source, SplitMixin):
             raise InvalidTypeError(f"A FeatureSetView's source is a FeatureSet; got {type(source).__name__}.")
         array = np.asarray(indices)
         if array.size == 0:
@@ -180,7 +179,7 @@ class FeatureSetView(SampleCollectionMixin, SplitMixin):
         Raises:
             KeyError: If the source FeatureSet is not registered in the active context.
         """
-        from modularml.data.references import resolve_featureset
+        from modularml.data.lookup import resolve_featureset
 
         missing = [k for k in ("source_label", "indices", "columns") if k not in config]
         if missing:
@@ -189,6 +188,9 @@ class FeatureSetView(SampleCollectionMixin, SplitMixin):
         return cls(source, np.asarray(config["indices"]), list(config["columns"]), config.get("label"))
 
     # -- host interface -----------------------------------------------------------------------------
+    def _view_type(self) -> type[FeatureSetView]:
+        return FeatureSetView
+
     def _fs(self) -> FeatureSet:
         return self._source
 

@@ -11,6 +11,7 @@ import numpy as np
 from modularml.backends.backend import get_backend
 from modularml.batches import Batch, ExecutionContext
 from modularml.batches.tensors import to_numpy
+from modularml.context import ExperimentNode
 from modularml.data.references import FeatureSetColumnReference
 from modularml.errors import InvalidArgumentError, InvalidTypeError, LossError, NotRegisteredError
 from modularml.losses.loss import Loss
@@ -49,6 +50,11 @@ def _numpy_dtype(value: Any) -> np.dtype | None:
         except TypeError:
             continue
     return None
+
+
+def _is_graph_node(obj: Any) -> bool:
+    """Whether ``obj`` is a graph node: an ExperimentNode that reads upstream references (nodes sit a layer above)."""
+    return isinstance(obj, ExperimentNode) and hasattr(obj, "upstream_refs")
 
 
 class AppliedLoss:
@@ -91,9 +97,7 @@ class AppliedLoss:
         """
         if not isinstance(loss, Loss):
             raise InvalidTypeError(f"AppliedLoss needs a modularml Loss; got {type(loss).__name__}.")
-        from modularml.nodes.graph_node import GraphNode
-
-        if isinstance(on, GraphNode):
+        if _is_graph_node(on):
             self.node_id, self._node_label = on.node_id, on.label
         elif isinstance(on, str):
             self.node_id, self._node_label = on, on

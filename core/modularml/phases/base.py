@@ -7,11 +7,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from modularml.callbacks.base import Callback, CallbackResult
 from modularml.context import ExperimentContext
 from modularml.data.references import FeatureSetReference
 from modularml.errors import InvalidArgumentError, InvalidTypeError, NotRegisteredError
 from modularml.losses.applied_loss import AppliedLoss
+from modularml.phases.callback import Callback, CallbackResult
 from modularml.phases.input_binding import InputBinding, resolve_graph_node
 
 if TYPE_CHECKING:

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modularml.batches import BatchView, ExecutionContext
-from modularml.callbacks.base import Callback
 from modularml.errors import InvalidArgumentError
 from modularml.losses.applied_loss import AppliedLoss
 from modularml.phases.base import ExperimentPhase, _loss_value, progress_bar
+from modularml.phases.callback import Callback
 from modularml.phases.input_binding import InputBinding
 from modularml.results.eval_results import EvalResults
 from modularml.utils.environment import IN_NOTEBOOK

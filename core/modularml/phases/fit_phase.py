@@ -6,9 +6,9 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from modularml.batches import BatchView, ExecutionContext
-from modularml.callbacks.base import Callback
 from modularml.losses.applied_loss import AppliedLoss
 from modularml.phases.base import ExperimentPhase, _loss_value
+from modularml.phases.callback import Callback
 from modularml.phases.eval_phase import full_data_views
 from modularml.phases.input_binding import InputBinding
 from modularml.results.fit_results import FitResults

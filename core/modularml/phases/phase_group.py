@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from modularml.callbacks.base import Callback
 from modularml.errors import InvalidArgumentError, InvalidTypeError, NotRegisteredError
 from modularml.losses.applied_loss import AppliedLoss
 from modularml.phases.base import ExperimentPhase
+from modularml.phases.callback import Callback
 from modularml.phases.eval_phase import EvalPhase
 from modularml.phases.fit_phase import FitPhase
 from modularml.phases.input_binding import InputBinding

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from modularml.batches import BatchView, ExecutionContext
-from modularml.callbacks.base import Callback
-from modularml.callbacks.early_stopping import EarlyStopping
 from modularml.errors import InvalidArgumentError, InvalidTypeError
 from modularml.losses.applied_loss import AppliedLoss
 from modularml.phases.base import ExperimentPhase, _loss_value, _NoBar, progress_bar
+from modularml.phases.callback import Callback
 from modularml.phases.input_binding import InputBinding
 from modularml.phases.recording import ResultRecording
 from modularml.phases.scheduling import BatchSchedulingPolicy, iter_schedule
@@ -236,18 +235,15 @@ class TrainPhase(ExperimentPhase):
     def _retained_epochs(self, epoch: int, *, final: bool = False) -> set[int] | None:
         """Epochs whose contexts the results keep after ``epoch`` (None: all), as :attr:`result_recording` says.
 
-        With ``"last"`` and an :class:`EarlyStopping` that restores the best weights, the best
-        epoch's contexts are kept as well (at the end of the phase: only those, if known).
+        With ``"last"``, the epochs a callback asks to keep (:meth:`Callback.retained_epochs`, e.g. the
+        best epoch of an ``EarlyStopping`` that restores it) are kept as well; at the end of the phase
+        only those, if there are any.
         """
         if self.result_recording is ResultRecording.ALL:
             return None
         if self.result_recording is ResultRecording.NONE:
             return set()
-        best = {
-            cb.best_epoch
-            for cb in self._callbacks
-            if isinstance(cb, EarlyStopping) and cb.restore_best and cb.best_epoch is not None
-        }
+        best = set().union(*(cb.retained_epochs() for cb in self._callbacks))
         if final and best:
             return best
         return {epoch} | best

@@ -9,12 +9,12 @@ import numpy as np
 
 from modularml.batches import Batch, ExecutionContext
 from modularml.batches.tensors import concat_values, convert_value, resolve_format, to_numpy
-from modularml.callbacks.base import CallbackResult
 from modularml.context import ExperimentContext
 from modularml.data.references import FeatureSetReference
 from modularml.data.schema import parse_column_name
 from modularml.errors import InvalidArgumentError, InvalidTypeError, NotRegisteredError
 from modularml.results.axis_series import AxisSeries
+from modularml.results.callback_result import CallbackResult
 from modularml.results.metric_store import MetricStore
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from modularml.results.axis_series import AxisSeries
 from modularml.results.phase_results import Domain, PhaseResults, _graph_node
 
 if TYPE_CHECKING:
-    from modularml.callbacks.base import CallbackResult
+    from modularml.results.callback_result import CallbackResult
     from modularml.results.eval_results import EvalResults
 
 __all__ = ["TrainResults"]

@@ -137,6 +137,24 @@ def test_result_recording_is_honoured(linear_setup, recording) -> None:
             results.stacked_tensors(s.head, "outputs")
 
 
+class KeepsFirstEpoch(Callback):
+    """A callback that needs epoch 0's contexts (as EarlyStopping needs its best epoch's)."""
+
+    def retained_epochs(self) -> set[int]:
+        return {0}
+
+
+def test_callbacks_say_which_epochs_the_results_keep(linear_setup) -> None:
+    s = linear_setup()
+    phase = TrainPhase.from_split(
+        "train", split="train", sampler=_sampler(16), losses=[s.loss], n_epochs=3, result_recording="last"
+    )
+    assert Callback().retained_epochs() == set()
+    phase.add_callback(KeepsFirstEpoch())
+    results = phase.execute(**_quiet())
+    assert sorted({c.epoch_idx for c in results.execution_contexts()}) == [0]  # at the end: only what is asked
+
+
 def test_missing_losses_and_samplers_are_refused(linear_setup) -> None:
     s = linear_setup()
     binding = InputBinding.for_training(node=s.head, sampler=_sampler(), split="train")

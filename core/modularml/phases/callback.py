@@ -1,36 +1,21 @@
-"""``Callback``: hooks a phase runs at phase, epoch and batch boundaries, and ``CallbackResult``."""
+"""``Callback``: the hooks a phase runs at phase, epoch and batch boundaries.
+
+The interface lives with the phases that call it; the concrete callbacks (early stopping,
+evaluation, metrics) are in :mod:`modularml.callbacks`, a layer above.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from modularml.errors import InvalidArgumentError, InvalidTypeError
+from modularml.results.callback_result import CallbackResult
 
 if TYPE_CHECKING:
     from modularml.batches import ExecutionContext
     from modularml.results.phase_results import PhaseResults
 
 __all__ = ["Callback", "CallbackResult"]
-
-
-@dataclass(frozen=True)
-class CallbackResult:
-    """What a callback hook returned, stored in the phase results.
-
-    Attributes:
-        kind (str): The callback's kind (e.g. ``"evaluation"``).
-        label (str): The callback's label.
-        epoch_idx (int | None): Epoch of the hook (None at phase level).
-        batch_idx (int | None): Batch of the hook (None at epoch or phase level).
-        value (Any): The payload.
-    """
-
-    kind: str
-    label: str
-    epoch_idx: int | None = None
-    batch_idx: int | None = None
-    value: Any = None
 
 
 class Callback:
@@ -104,6 +89,15 @@ class Callback:
     ) -> CallbackResult | None:
         """Called when the phase fails; the exception is re-raised afterwards."""
         return None
+
+    # ------------------------------------------------------------------ capabilities
+    def retained_epochs(self) -> set[int]:
+        """Epochs whose execution contexts this callback needs the phase results to keep.
+
+        A phase that records only its last epoch (``result_recording="last"``) keeps these too.
+        The default is none; ``EarlyStopping(restore_best=True)`` asks for its best epoch.
+        """
+        return set()
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
