@@ -103,7 +103,7 @@ class Batch:
         return dict(values)
 
     @classmethod
-    def _trusted(
+    def trusted(
         cls,
         batch_size: int,
         role_data: RoleData,
@@ -112,7 +112,7 @@ class Batch:
         uniform: bool = False,
         fmt: TargetFormat | None = None,
     ) -> Batch:
-        """Build a batch from already consistent parts (internal: no validation).
+        """Build a batch from already consistent parts, without validation (the core's own assembly).
 
         ``uniform`` promises that every weight is 1 and every mask True (see :attr:`uniform_weights`);
         ``fmt`` that every tensor is already in that format (converting to it is then free). A
@@ -260,7 +260,7 @@ class Batch:
         batch._uniform = self._uniform
         return batch
 
-    def _with_outputs(self, role_data: RoleData) -> Batch:
+    def with_outputs(self, role_data: RoleData) -> Batch:
         """:meth:`with_role_data` for a model's results (same roles, inputs kept): only the outputs' batch axis
         is checked, and the batch keeps its format when every output is a tensor of that format."""
         fmt = self._format
@@ -278,14 +278,15 @@ class Batch:
                 fmt = None
         if fmt is None and self._role_weights is None:
             self._weights_and_masks()  # made in this batch's format before the new batch forgets it
-        return Batch._trusted(self._batch_size, role_data, self._role_weights, self._role_masks, self._uniform, fmt)
+        return Batch.trusted(self._batch_size, role_data, self._role_weights, self._role_masks, self._uniform, fmt)
 
-    def _convert(self, target: TargetFormat) -> Batch:
+    def convert(self, target: TargetFormat) -> Batch:
+        """This batch in ``target``, a resolved ``TargetFormat`` (:meth:`to_format` takes a format name)."""
         if target == self._format:  # everything is in this format already (a second conversion per step)
             return self
-        return Batch._trusted(
+        return Batch.trusted(
             self._batch_size,
-            self._role_data.map(lambda item: item._convert(target)),
+            self._role_data.map(lambda item: item.convert(target)),
             None
             if self._role_weights is None
             else {r: convert_value(w, target) for r, w in self._role_weights.items()},
@@ -308,7 +309,7 @@ class Batch:
         Raises:
             ValueError: If ``fmt`` is unknown or columns of different shapes would be stacked.
         """
-        return self._convert(resolve_format(fmt))
+        return self.convert(resolve_format(fmt))
 
     as_format = to_format
 
@@ -325,7 +326,7 @@ class Batch:
         Raises:
             BackendNotSupportedError: If the backend is unknown or not installed.
         """
-        return self._convert(backend_format(backend, device=device))
+        return self.convert(backend_format(backend, device=device))
 
     def detach_tensors(self) -> Batch:
         """This batch with every tensor detached from its autograd graph (for recording results).
@@ -333,7 +334,7 @@ class Batch:
         Returns:
             Batch: A new batch sharing the detached tensors' memory.
         """
-        return Batch._trusted(
+        return Batch.trusted(
             self._batch_size,
             self._role_data.detach_tensors(),
             None if self._role_weights is None else {r: detach_value(w) for r, w in self._role_weights.items()},
@@ -374,7 +375,7 @@ class Batch:
         weights = {r: concat_values([b.role_weights[r] for b in items], f"role_weights[{r!r}]") for r in roles}
         masks = {r: concat_values([b.role_masks[r] for b in items], f"role_masks[{r!r}]") for r in roles}
         uniform = all(b._uniform for b in items)
-        return cls._trusted(sum(b.batch_size for b in items), role_data, weights, masks, uniform)
+        return cls.trusted(sum(b.batch_size for b in items), role_data, weights, masks, uniform)
 
     def __repr__(self) -> str:
         return f"Batch(batch_size={self._batch_size}, roles={self.roles})"

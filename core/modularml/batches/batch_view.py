@@ -122,7 +122,7 @@ class BatchView:
         self._run: tuple[_GatherRun, int] | None = None
 
     @classmethod
-    def _trusted(
+    def trusted(
         cls,
         source: FeatureSet,
         role_indices: dict[str, np.ndarray],
@@ -130,7 +130,7 @@ class BatchView:
         columns: tuple[str, ...] | None,
         all_valid: bool | None = None,
     ) -> BatchView:
-        """Build a view from validated ``int64`` indices (internal: samplers build thousands of these).
+        """Build a view from validated ``int64`` indices, without checks (samplers build thousands of these).
 
         ``all_valid=True`` promises that no index is negative (samplers know it), sparing a check
         per batch.
@@ -164,7 +164,7 @@ class BatchView:
     def masked(self) -> BatchView:
         """A fully masked view with this view's source, columns, roles and size (all weights 0)."""
         masked = _frozen(np.full(self.n_samples, -1, dtype=np.int64))
-        return BatchView._trusted(self._source, dict.fromkeys(self._role_indices, masked), None, self._columns, False)
+        return BatchView.trusted(self._source, dict.fromkeys(self._role_indices, masked), None, self._columns, False)
 
     # -- attributes ----------------------------------------------------------------------------------
     @property
@@ -244,7 +244,7 @@ class BatchView:
         """
         from modularml.data.view import FeatureSetView
 
-        return FeatureSetView._trusted(self._source, self._indices(role), self.columns, role)
+        return FeatureSetView.trusted(self._source, self._indices(role), self.columns, role)
 
     # -- materialisation -------------------------------------------------------------------------------
     def materialize_batch(
@@ -311,7 +311,7 @@ class BatchView:
         n = len(next(iter(self._role_indices.values())))
         if self._role_weights is None and [n_valid for _, n_valid in validity.values()] == [n] * len(validity):
             # Plain batch: the all-ones weights and all-True masks are made only if someone reads them.
-            return Batch._trusted(n, RoleData._trusted(role_data), None, None, True, target)
+            return Batch.trusted(n, RoleData.trusted(role_data), None, None, True, target)
         weights: dict[str, Any] = {}
         masks: dict[str, Any] = {}
         for role, (valid, n_valid) in validity.items():
@@ -321,7 +321,7 @@ class BatchView:
                 role_weights[~valid] = 0.0
             weights[role] = convert_value(role_weights, target)
             masks[role] = convert_value(np.ones(n, dtype=bool) if valid is None else valid, target)
-        return Batch._trusted(n, RoleData._trusted(role_data), weights, masks, False, target)
+        return Batch.trusted(n, RoleData.trusted(role_data), weights, masks, False, target)
 
     def __repr__(self) -> str:
         return f"BatchView(source={self._source.label!r}, n_samples={self.n_samples}, roles={self.roles})"

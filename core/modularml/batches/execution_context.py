@@ -52,10 +52,8 @@ class ExecutionContext:
             self._check_input(key, value)
 
     @classmethod
-    def _trusted(
-        cls, phase_label: str, epoch_idx: int, batch_idx: int, inputs: dict[InputKey, Any]
-    ) -> ExecutionContext:
-        """A context from already valid parts (internal: phases make one per step)."""
+    def trusted(cls, phase_label: str, epoch_idx: int, batch_idx: int, inputs: dict[InputKey, Any]) -> ExecutionContext:
+        """A context from already valid parts, without checks (phases make one per training step)."""
         ctx = cls.__new__(cls)
         ctx.phase_label, ctx.epoch_idx, ctx.batch_idx = phase_label, epoch_idx, batch_idx
         ctx.inputs, ctx.outputs, ctx.losses = inputs, {}, {}

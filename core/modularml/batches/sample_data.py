@@ -108,7 +108,8 @@ class SampleData:
             self, **{d: fn(getattr(self, d)) for d in self.TENSOR_DOMAINS if getattr(self, d) is not None}
         )
 
-    def _convert(self, target: TargetFormat) -> SampleData:
+    def convert(self, target: TargetFormat) -> SampleData:
+        """This sample data with its tensors in ``target`` (a resolved ``TargetFormat``)."""
         changed = {}
         for domain in self.TENSOR_DOMAINS:
             value = getattr(self, domain)
@@ -128,7 +129,7 @@ class SampleData:
         Raises:
             ValueError: If ``fmt`` is unknown, or columns of different shapes would be stacked.
         """
-        return self._convert(resolve_format(fmt))
+        return self.convert(resolve_format(fmt))
 
     as_format = to_format
 
@@ -139,7 +140,7 @@ class SampleData:
             backend: A backend name (``"torch"``), :class:`~modularml.Backend`, or implementation.
             device: Device for the tensors; the backend's default if None.
         """
-        return self._convert(backend_format(backend, device=device))
+        return self.convert(backend_format(backend, device=device))
 
     def detach_tensors(self) -> SampleData:
         """This data with every tensor detached from its autograd graph."""
@@ -190,8 +191,8 @@ class RoleData(Mapping[str, SampleData]):
         self._data = data
 
     @classmethod
-    def _trusted(cls, data: dict[str, SampleData]) -> RoleData:
-        """A RoleData over ``data`` as it is (internal: the caller made every value a SampleData)."""
+    def trusted(cls, data: dict[str, SampleData]) -> RoleData:
+        """A RoleData over ``data`` as it is, without checks (the caller made every value a SampleData)."""
         role_data = cls.__new__(cls)
         role_data._data = data
         return role_data
@@ -220,14 +221,14 @@ class RoleData(Mapping[str, SampleData]):
     def to_format(self, fmt: str) -> RoleData:
         """Every role in format ``fmt``; see :meth:`SampleData.to_format`."""
         target = resolve_format(fmt)
-        return self.map(lambda item: item._convert(target))
+        return self.map(lambda item: item.convert(target))
 
     as_format = to_format
 
     def to_backend(self, backend: Any, *, device: str | None = None) -> RoleData:
         """Every role as tensors of ``backend``; see :meth:`SampleData.to_backend`."""
         target = backend_format(backend, device=device)
-        return self.map(lambda item: item._convert(target))
+        return self.map(lambda item: item.convert(target))
 
     def detach_tensors(self) -> RoleData:
         """Every role's tensors detached from their autograd graphs."""

@@ -189,7 +189,7 @@ class EarlyStopping(Callback):
         if self._improves(value):
             self._best_value, self._best_epoch, self._wait = value, epoch, 0
             if self._restore_best:
-                self._snapshot = copy.deepcopy(phase._model_graph().get_state())
+                self._snapshot = copy.deepcopy(phase.resolve_model_graph().get_state())
             return None
         self._wait += 1
         if self._wait >= self.patience and self._stopped_epoch is None:
@@ -215,7 +215,7 @@ class EarlyStopping(Callback):
             )
         restored = False
         if self._restore_best and self._snapshot is not None:
-            phase._model_graph().set_state(self._snapshot)
+            phase.resolve_model_graph().set_state(self._snapshot)
             self._snapshot = None  # the snapshot is not needed any more: free its memory
             restored = True
         return EarlyStoppingResult(

@@ -189,7 +189,7 @@ class Evaluation(Callback):
         result = self.evaluate(exec_ctx=exec_ctx, epoch_idx=epoch)
         if results is not None:
             for name, value in result.metrics.items():
-                results._metrics.log(name, value, epoch)
+                results.metrics().log(name, value, epoch)
         return result
 
     # ------------------------------------------------------------------ config

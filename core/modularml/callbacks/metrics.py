@@ -107,7 +107,7 @@ class MetricCallback(Callback, ABC):
             return
         epoch = exec_ctx.epoch_idx if value.epoch_idx is None else value.epoch_idx
         batch = value.batch_idx if value.batch_idx is not None or self.every == "epoch" else exec_ctx.batch_idx
-        results._metrics.log(value.name, value.value, epoch, batch)
+        results.metrics().log(value.name, value.value, epoch, batch)
 
     def on_epoch_end(
         self, *, experiment: Any, phase: Any, exec_ctx: ExecutionContext, results: PhaseResults | None = None

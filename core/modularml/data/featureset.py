@@ -302,7 +302,7 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
     def _applied_to(self) -> tuple[str | None, np.ndarray | None]:
         return None, None
 
-    def _find_column(self, selector: str) -> str:
+    def find_column(self, selector: str) -> str:
         return find_column(self._collection.schema.names, selector)
 
     def to_view(self) -> FeatureSetView:
@@ -312,7 +312,7 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
             FeatureSetView: A view referencing all rows, labelled like this FeatureSet.
         """
         rows = readonly_indices(np.arange(self._collection.n_samples, dtype=np.int64))
-        return FeatureSetView._trusted(self, rows, self._collection.schema.names, self.label)
+        return FeatureSetView.trusted(self, rows, self._collection.schema.names, self.label)
 
     # ------------------------------------------------------------------ splits
     def _add_splits(
@@ -379,7 +379,7 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
             )
         columns = self._collection.schema.names
         if view.columns != columns:
-            view = FeatureSetView._trusted(self, view.indices, columns, split_name)
+            view = FeatureSetView.trusted(self, view.indices, columns, split_name)
             self._splits[split_name] = view
         return view
 
@@ -594,13 +594,13 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
 
         for record in other._split_records:
             if record.splitter is None:
-                views = {n: FeatureSetView._trusted(self, other._splits[n].indices, [], n) for n in record.split_names}
+                views = {n: FeatureSetView.trusted(self, other._splits[n].indices, [], n) for n in record.split_names}
                 self._add_splits(views, record=record, parent=record.applied_to)
                 continue
             if record.applied_to is not None:
                 base = self.get_split(record.applied_to)
             elif record.applied_to_indices is not None:
-                base = FeatureSetView._trusted(self, record.applied_to_indices, self.schema.names, None)
+                base = FeatureSetView.trusted(self, record.applied_to_indices, self.schema.names, None)
             else:
                 base = self.to_view()
             views = record.splitter.split(base)
@@ -612,7 +612,7 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
             if name not in self._splits:
                 view = other._splits[name]
                 self._add_splits(
-                    {name: FeatureSetView._trusted(self, view.indices, [], name)},
+                    {name: FeatureSetView.trusted(self, view.indices, [], name)},
                     record=None,
                     parent=other._split_parents.get(name),
                 )
@@ -677,7 +677,7 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
                 )
         self._collection = collection
         self._splits = {
-            name: FeatureSetView._trusted(self, indices, collection.schema.names, name)
+            name: FeatureSetView.trusted(self, indices, collection.schema.names, name)
             for name, indices in split_indices.items()
         }
         self._split_parents = {name: parents.get(name) for name in self._splits}

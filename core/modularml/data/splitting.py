@@ -71,7 +71,7 @@ class SplitMixin:
 
     def _new_view(self, indices: np.ndarray, columns: list[str] | None, label: str | None) -> FeatureSetView:
         fs = self._fs()
-        return self._view_type()._trusted(
+        return self._view_type().trusted(
             fs, readonly_indices(indices), list(self._visible_columns() if columns is None else columns), label
         )
 
@@ -152,7 +152,7 @@ class SplitMixin:
         fs = self._fs()
         mask = np.ones(len(self), dtype=bool)
         for selector, condition in merged.items():
-            name = fs._find_column(selector)
+            name = fs.find_column(selector)
             mask &= condition_mask(self._column_values(name), condition, name)
         if not mask.any():
             warn(f"No samples of {self._describe()} meet the filter conditions {list(merged)}.")

@@ -76,8 +76,11 @@ class FeatureSetView(SampleCollectionMixin, SplitMixin):
         self._valid = indices if not indices.size or indices.min() >= 0 else readonly_indices(indices[indices >= 0])
 
     @classmethod
-    def _trusted(cls, source: FeatureSet, indices: np.ndarray, columns: list[str], label: str | None) -> FeatureSetView:
-        """Build a view from already validated, read-only ``int64`` indices (internal)."""
+    def trusted(cls, source: FeatureSet, indices: np.ndarray, columns: list[str], label: str | None) -> FeatureSetView:
+        """Build a view from already validated, read-only ``int64`` indices, without checks.
+
+        For the core's own code paths (splits, samplers), which make the indices themselves.
+        """
         view = cls.__new__(cls)
         view._init(source, indices, columns, label)
         return view
@@ -146,7 +149,7 @@ class FeatureSetView(SampleCollectionMixin, SplitMixin):
         """
         if label is None and self._label is not None:
             label = f"{self._label}_expanded"
-        return FeatureSetView._trusted(self._source, self._indices, self._source.collection.schema.names, label)
+        return FeatureSetView.trusted(self._source, self._indices, self._source.collection.schema.names, label)
 
     # -- configuration ---------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:

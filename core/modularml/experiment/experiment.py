@@ -255,7 +255,7 @@ class Experiment:
                 f"run_phase() takes a TrainPhase, EvalPhase or FitPhase; got {type(phase).__name__}."
             )
         with self._ctx.activate():
-            graph = phase._model_graph(self.model_graph)
+            graph = phase.resolve_model_graph(self.model_graph)
             started = time.time()
             results = phase.execute(graph=graph, **kwargs)
             return results, started, time.time()
@@ -395,7 +395,7 @@ class Experiment:
     def _preserved_state(self, phase: ExperimentPhase | None = None) -> Iterator[None]:
         """Snapshot graph state (weights, optimizer state, freeze flags) and context registrations; restore on exit."""
         with self._ctx.activate():
-            graph = phase._model_graph(self.model_graph) if phase is not None else self.model_graph
+            graph = phase.resolve_model_graph(self.model_graph) if phase is not None else self.model_graph
         if graph is not None:
             graph._ensure_built()  # snapshot built weights, so that restoring them undoes the run
         graph_state = copy.deepcopy(graph.get_state()) if graph is not None else None

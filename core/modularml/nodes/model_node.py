@@ -224,9 +224,9 @@ class ModelNode(ComputeNode):
         """Performs a forward pass through the model; the output type matches the input."""
         if isinstance(x, Batch):
             # Converted once (free when gathered in this backend), then each role straight to the model.
-            converted = x._convert(self._gather_format)
+            converted = x.convert(self._gather_format)
             out = {role: self._forward_data(data, kwargs) for role, data in converted.role_data.items()}
-            return converted._with_outputs(RoleData._trusted(out))
+            return converted.with_outputs(RoleData.trusted(out))
         if isinstance(x, RoleData):
             return x.map(lambda data: self.forward_single(data, **kwargs))
         if not isinstance(x, SampleData):

@@ -195,7 +195,7 @@ class ExperimentPhase:
 
     # ------------------------------------------------------------------ graph checks
     @staticmethod
-    def _model_graph(graph: ModelGraph | None = None) -> ModelGraph:
+    def resolve_model_graph(graph: ModelGraph | None = None) -> ModelGraph:
         if graph is not None:
             return graph
         found = ExperimentContext.get_active().model_graph
@@ -254,7 +254,7 @@ class ExperimentPhase:
         sampler: Any = None,
     ) -> list[InputBinding]:
         """One binding per FeatureSet input of every active head node of the active context's graph."""
-        graph = cls._model_graph()
+        graph = cls.resolve_model_graph()
         wanted = None if active_nodes is None else [resolve_graph_node(n).node_id for n in active_nodes]
         bindings = []
         for node in graph._execution_order(wanted):

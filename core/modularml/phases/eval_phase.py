@@ -138,10 +138,10 @@ class EvalPhase(ExperimentPhase):
         Yields:
             ExecutionContext: One per chunk.
         """
-        graph = self._model_graph()
+        graph = self.resolve_model_graph()
         self._check_against_graph(graph)
         if results is not None:
-            results._loss_nodes.update(self._loss_nodes(graph))
+            results.record_loss_nodes(self._loss_nodes(graph))
         with self._guard(results):
             rows = full_data_views(self)
             sources = {b.input_key: b.upstream_ref.resolve_featureset() for b in self.input_sources}
@@ -164,12 +164,12 @@ class EvalPhase(ExperimentPhase):
                     total += value
                     if results is not None:
                         if ctx.losses:
-                            results._metrics.log(EVAL_LOSS, value, 0, batch_idx)
+                            results.metrics().log(EVAL_LOSS, value, 0, batch_idx)
                         results.add_execution_context(ctx.detach_tensors())
                     self._fire("on_batch_end", results, ctx, epoch_idx=0, batch_idx=batch_idx)
                     bar.update(1)
             if results is not None and self.losses:
-                results._metrics.log(EVAL_LOSS, total / len(starts), 0)
+                results.metrics().log(EVAL_LOSS, total / len(starts), 0)
             self._fire("on_epoch_end", results, ctx, epoch_idx=0)  # the last chunk (there is at least one)
             self._fire("on_phase_end", results)
 
@@ -186,7 +186,7 @@ class EvalPhase(ExperimentPhase):
         defaults to ``IN_NOTEBOOK``.
         """
         kwargs.setdefault("persist_progress", IN_NOTEBOOK)
-        graph = self._model_graph(graph)
+        graph = self.resolve_model_graph(graph)
         results = self.new_results() if results is None else results
         self._drive(
             self.iter_execution(results=results, **kwargs),

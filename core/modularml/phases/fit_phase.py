@@ -79,10 +79,10 @@ class FitPhase(ExperimentPhase):
 
     def iter_execution(self, *, results: FitResults | None = None) -> Iterator[ExecutionContext]:
         """Yield the single ExecutionContext (epoch 0, batch 0) holding all rows, for ``ModelGraph.fit_step``."""
-        graph = self._model_graph()
+        graph = self.resolve_model_graph()
         self._check_against_graph(graph)
         if results is not None:
-            results._loss_nodes.update(self._loss_nodes(graph))
+            results.record_loss_nodes(self._loss_nodes(graph))
         with self._guard(results):
             rows = full_data_views(self)
             ctx = ExecutionContext(self.label, epoch_idx=0, batch_idx=0)
@@ -94,7 +94,7 @@ class FitPhase(ExperimentPhase):
             yield ctx
             if results is not None:
                 if ctx.losses:
-                    results._metrics.log(FIT_LOSS, sum(_loss_value(v) for v in ctx.losses.values()), 0)
+                    results.metrics().log(FIT_LOSS, sum(_loss_value(v) for v in ctx.losses.values()), 0)
                 results.add_execution_context(ctx.detach_tensors())
             self._fire("on_batch_end", results, ctx, epoch_idx=0, batch_idx=0)
             self._fire("on_phase_end", results)
@@ -107,7 +107,7 @@ class FitPhase(ExperimentPhase):
         self, *, graph: ModelGraph | None = None, results: FitResults | None = None, **kwargs: Any
     ) -> FitResults:
         """Fit the active nodes (``ModelGraph.fit_step``) and return the results."""
-        graph = self._model_graph(graph)
+        graph = self.resolve_model_graph(graph)
         results = self.new_results() if results is None else results
         self._drive(
             self.iter_execution(results=results),

@@ -201,10 +201,10 @@ class TrainPhase(ExperimentPhase):
             ExecutionContext: One per step.
         """
         self._stop_requested = False
-        graph = self._model_graph()
+        graph = self.resolve_model_graph()
         self._check_against_graph(graph)
         if results is not None:
-            results._loss_nodes.update(self._loss_nodes(graph))
+            results.record_loss_nodes(self._loss_nodes(graph))
         with self._guard(results):
             executions = self._build_sampler_executions(show_progress=show_sampler_progress)
             self._fire("on_phase_start", results)
@@ -230,7 +230,7 @@ class TrainPhase(ExperimentPhase):
             if results is not None:
                 kept = self._retained_epochs(last_epoch, final=True)
                 if kept is not None:
-                    results._retain_epochs(kept)
+                    results.retain_epochs(kept)
 
     def _retained_epochs(self, epoch: int, *, final: bool = False) -> set[int] | None:
         """Epochs whose contexts the results keep after ``epoch`` (None: all), as :attr:`result_recording` says.
@@ -258,6 +258,7 @@ class TrainPhase(ExperimentPhase):
     ) -> Iterator[ExecutionContext]:
         ctx = ExecutionContext(self.label, epoch_idx=epoch, batch_idx=0)
         self._fire("on_epoch_start", results, ctx, epoch_idx=epoch)
+        metrics = None if results is None else results.metrics()
         epoch_batches = [execution.batches(epoch) for execution in executions]
         counts = [min(len(v) for v in batches.values()) for batches in epoch_batches]
         steps = list(iter_schedule(self.batch_schedule, counts))
@@ -275,13 +276,13 @@ class TrainPhase(ExperimentPhase):
                         inputs[key] = (
                             views[index % len(views)] if index is not None else views[batch_idx % len(views)].masked()
                         )
-                ctx = ExecutionContext._trusted(self.label, epoch, batch_idx, inputs)
+                ctx = ExecutionContext.trusted(self.label, epoch, batch_idx, inputs)
                 self._fire("on_batch_start", results, ctx, epoch_idx=epoch, batch_idx=batch_idx)
                 yield ctx
                 value = sum(map(_loss_value, ctx.losses.values()))
                 total += value
-                if results is not None:
-                    results._metrics._log_step(TRAIN_LOSS, value, epoch, batch_idx)
+                if metrics is not None:
+                    metrics.log_step(TRAIN_LOSS, value, epoch, batch_idx)
                     if recording:
                         results.add_execution_context(ctx.detach_tensors())
                 self._fire("on_batch_end", results, ctx, epoch_idx=epoch, batch_idx=batch_idx)
@@ -289,10 +290,10 @@ class TrainPhase(ExperimentPhase):
                     bar.set_postfix({TRAIN_LOSS: f"{value:.4g}"}, refresh=False)
                     bar.update(1)
         if results is not None:
-            results._metrics.log(TRAIN_LOSS, total / max(len(steps), 1), epoch)
+            results.metrics().log(TRAIN_LOSS, total / max(len(steps), 1), epoch)
             kept = self._retained_epochs(epoch)
             if kept is not None:
-                results._retain_epochs(kept)
+                results.retain_epochs(kept)
         self._fire("on_epoch_end", results, ctx, epoch_idx=epoch)  # ctx: the epoch's last step
 
     @staticmethod
@@ -301,7 +302,7 @@ class TrainPhase(ExperimentPhase):
             return {}
         out = {}
         for name in (TRAIN_LOSS, val_loss_metric):
-            value = results._metrics.get(name, epoch)
+            value = results.metrics().get(name, epoch)
             if value is not None:
                 out[name] = f"{value:.4g}"
         return out
@@ -320,7 +321,7 @@ class TrainPhase(ExperimentPhase):
         """
         kwargs.setdefault("persist_progress", IN_NOTEBOOK)
         kwargs.setdefault("persist_epoch_progress", IN_NOTEBOOK)
-        graph = self._model_graph(graph)
+        graph = self.resolve_model_graph(graph)
         results = self.new_results() if results is None else results
         self._drive(
             self.iter_execution(results=results, **kwargs),

@@ -56,7 +56,7 @@ class MetricStore:
                 raise InvalidArgumentError(f"Metric {name!r}: {what} is an int >= 0; got {index!r}.")
         self._entries[(name, epoch_idx, batch_idx)] = MetricEntry(name, number, epoch_idx, batch_idx)
 
-    def _log_step(self, name: str, value: float, epoch_idx: int, batch_idx: int) -> None:
+    def log_step(self, name: str, value: float, epoch_idx: int, batch_idx: int) -> None:
         """:meth:`log` for values the phases made themselves (a float, valid indices): no checks per step."""
         self._entries[(name, epoch_idx, batch_idx)] = MetricEntry(name, value, epoch_idx, batch_idx)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -87,7 +88,11 @@ class PhaseResults:
             raise InvalidTypeError(f"Expected a CallbackResult; got {type(result).__name__}.")
         self._callbacks.append(result)
 
-    def _retain_epochs(self, epochs: set[int]) -> None:
+    def record_loss_nodes(self, loss_nodes: Mapping[str, str]) -> None:
+        """Record which graph node each loss label belongs to (label -> node_id), for per-node queries."""
+        self._loss_nodes.update(loss_nodes)
+
+    def retain_epochs(self, epochs: set[int]) -> None:
         """Drop the recorded contexts of every epoch not in ``epochs``, also inside callback results.
 
         Callback results whose value is a PhaseResults (evaluations run during training) lose

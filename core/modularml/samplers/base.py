@@ -353,19 +353,19 @@ class BaseSampler(ABC):
         samples = self._ensure_materialized()
         cached = self._epoch_view
         if cached is not None and (cached.epoch == epoch or not self.shuffle):
-            return cached if cached.epoch == epoch else SampledView._trusted(cached._streams, epoch)
+            return cached if cached.epoch == epoch else SampledView.trusted(cached._streams, epoch)
         streams = {
             name: self._batch_stream(index, self._streams[name], samples[name], epoch)
             for index, name in enumerate(self._streams)
         }
-        self._epoch_view = SampledView._trusted(streams, epoch)
+        self._epoch_view = SampledView.trusted(streams, epoch)
         return self._epoch_view
 
     def _codes(self, view: FeatureSetView, rows: np.ndarray, selectors: list[str]) -> tuple[np.ndarray, list[Any]]:
         from modularml.data.view import FeatureSetView
         from modularml.splitters.random_splitter import row_group_codes
 
-        rows_view = FeatureSetView._trusted(view.source, readonly_indices(rows), view.columns, None)
+        rows_view = FeatureSetView.trusted(view.source, readonly_indices(rows), view.columns, None)
         return row_group_codes(rows_view, selectors)
 
     def _batch_stream(self, index: int, view: FeatureSetView, samples: Samples, epoch: int) -> list[BatchView]:
@@ -404,7 +404,7 @@ class BaseSampler(ABC):
         weights = None
         if samples.role_weights:
             weights = {role: _readonly(w[order]) for role, w in samples.role_weights.items()}
-        source, columns, trusted = view.source, _batch_columns(view), BatchView._trusted
+        source, columns, trusted = view.source, _batch_columns(view), BatchView.trusted
         bounds = zip(starts.tolist(), stops.tolist(), strict=True)
         if weights is None and len(roles) == 1:
             role, indices = roles[0], ordered[roles[0]]

@@ -200,7 +200,7 @@ class NSampler(BaseSampler):
         for role, conditions in self.condition_mapping.items():
             for key in conditions:
                 if key not in columns:
-                    name = fs._find_column(key)
+                    name = fs.find_column(key)
                     values = fs.collection.to_numpy(name)
                     columns[key] = ConditionColumn.build(name, values if identity else values[rows])
             found[role] = find_candidates(

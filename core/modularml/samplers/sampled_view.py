@@ -40,7 +40,8 @@ class SampledView:
         self._epoch = int(epoch)
 
     @classmethod
-    def _trusted(cls, streams: dict[str, list[BatchView]], epoch: int) -> SampledView:
+    def trusted(cls, streams: dict[str, list[BatchView]], epoch: int) -> SampledView:
+        """The batches of one epoch by stream, as a sampler made them, without checks."""
         view = cls.__new__(cls)
         view._streams = streams
         view._epoch = epoch

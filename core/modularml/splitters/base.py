@@ -98,7 +98,7 @@ class BaseSplitter(ABC):
                     f"{type(self).__name__} produced an empty split {name!r} from {len(view)} samples; change the "
                     "ratios or conditions so that every split gets at least one sample."
                 )
-            views[name] = FeatureSetView._trusted(fs, readonly_indices(indices), columns, name)
+            views[name] = FeatureSetView.trusted(fs, readonly_indices(indices), columns, name)
         return views
 
     def __eq__(self, other: object) -> bool:

@@ -101,7 +101,7 @@ class ConditionSplitter(BaseSplitter):
         for name, mapping in self.conditions.items():
             mask = np.ones(len(rows), dtype=bool)
             for selector, condition in mapping.items():
-                column = fs._find_column(selector)
+                column = fs.find_column(selector)
                 if column not in columns:
                     columns[column] = fs.collection.to_numpy(column)[rows]
                 mask &= condition_mask(columns[column], condition, column)

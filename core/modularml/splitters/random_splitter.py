@@ -58,7 +58,7 @@ def row_group_codes(view: FeatureSetView, selectors: Sequence[str]) -> tuple[np.
     per_key_codes = []
     per_key_values = []
     for selector in selectors:
-        name = fs._find_column(selector)
+        name = fs.find_column(selector)
         values = fs.collection.to_numpy(name)
         if values.ndim != 1:
             raise InvalidArgumentError(
