@@ -7,16 +7,13 @@ used (``mml.Scaler("StandardScaler")``), not when ModularML builds its registrie
 from __future__ import annotations
 
 from modularml.plugins import BackendRegistrar, Registrar, hookimpl
+from modularml.plugins.known import KNOWN_COMPONENTS
 
-#: The scikit-learn transformers offered as ModularML scalers, by name.
-SCALERS: tuple[str, ...] = (
-    "StandardScaler",
-    "MinMaxScaler",
-    "MaxAbsScaler",
-    "RobustScaler",
-    "Normalizer",
-    "QuantileTransformer",
-    "PowerTransformer",
+#: The scikit-learn transformers offered as ModularML scalers, by name (``sklearn.preprocessing`` classes).
+#: The core lists them (:data:`modularml.plugins.known.KNOWN_COMPONENTS`), to tell a user without
+#: this plugin what to install; the plugin registers that same list.
+SCALERS: tuple[str, ...] = tuple(
+    name for (kind, name), extra in KNOWN_COMPONENTS.items() if kind == "scalers" and extra == "sklearn"
 )
 
 #: The models of this backend, by name (in ``modularml_sklearn.models``).

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike
 
-from modularml.backends.devices import normalize_device
+from modularml.backends.common import require_device
 from modularml.backends.padding import PadWidth, check_pad_mode, normalize_pad_width, pad_index_map
 from modularml.errors import DeviceError
 
@@ -55,15 +55,18 @@ def _tf_dtype(dtype: DTypeLike) -> tf.DType:
 
 
 class TensorflowBackend:
-    """Backend for TensorFlow tensors and (later) Keras 3 models.
+    """Backend for TensorFlow tensors (Keras 3 models to follow).
 
-    Native values are ``tf.Tensor`` and ``tf.Variable``. Models learn by gradient steps
-    (``trainable``) and are not fitted incrementally. :meth:`from_numpy` always copies:
-    ``tf.convert_to_tensor`` never shares a numpy array's memory.
+    Native values are ``tf.Tensor`` and ``tf.Variable``. It implements the tensor ops of
+    :class:`~modularml.backends.BackendProtocol` only: none of the
+    :class:`~modularml.backends.TrainableBackendProtocol` (models, losses, optimizers, gradient
+    steps) yet, so it is not ``trainable`` (a backend claims that only when it passes
+    :class:`~modularml.testing.TrainableBackendConformance`) and not fitted incrementally.
+    :meth:`from_numpy` always copies: ``tf.convert_to_tensor`` never shares a numpy array's memory.
     """
 
     name = "tensorflow"
-    trainable = True
+    trainable = False
     supports_partial_fit = False
     zero_copy_from_numpy = False
     framework_version = tf.__version__
@@ -86,14 +89,7 @@ class TensorflowBackend:
             DeviceError: If the device is unknown or not available here (TensorFlow would
                 silently place the value on the CPU instead).
         """
-        canonical = normalize_device(device)
-        available = self.available_devices()
-        if canonical not in available:
-            given = "" if canonical == device else f" (given as {device!r})"
-            raise DeviceError(
-                f"Device {canonical!r}{given} is not available to the {self.name!r} backend; "
-                f"available devices: {available}."
-            )
+        canonical = require_device(device, self.available_devices, backend=self.name)
         if canonical == "cpu":
             return "/CPU:0"
         return f"/GPU:{canonical.split(':')[1]}"

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import inspect
 import operator
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -16,13 +12,10 @@ import torch
 import torch.nn.functional as F
 from numpy.typing import DTypeLike
 
-from modularml.backends import normalize_device, normalize_pad_width, pad_index_map
-from modularml.backends.components import construct_optimizer, find_component, registered_components
+from modularml.backends import normalize_pad_width, pad_index_map
+from modularml.backends.common import require_device
 from modularml.backends.padding import PadWidth, check_pad_mode
-from modularml.errors import DeviceError, InvalidArgumentError, InvalidTypeError
-from modularml.models import BaseModel
-from modularml_torch.losses import framework_losses
-from modularml_torch.optimizers import framework_optimizers, optimizer_state_from_numpy, optimizer_state_to_numpy
+from modularml_torch.training import TorchTraining, as_torch_dtype
 
 __all__ = ["TorchBackend"]
 
@@ -34,68 +27,15 @@ _NUMPY_LESS_FLOATS = frozenset(
 )
 
 
-#: Losses whose ``reduction="mean"`` is the mean over every element of their ``reduction="none"`` values.
-_ELEMENTWISE_MEAN = frozenset(
-    {
-        torch.nn.MSELoss,
-        torch.nn.L1Loss,
-        torch.nn.HuberLoss,
-        torch.nn.SmoothL1Loss,
-        torch.nn.BCELoss,
-        torch.nn.BCEWithLogitsLoss,
-        torch.nn.SoftMarginLoss,
-        F.mse_loss,
-        F.l1_loss,
-        F.huber_loss,
-        F.smooth_l1_loss,
-        F.binary_cross_entropy,
-        F.binary_cross_entropy_with_logits,
-        F.soft_margin_loss,
-    }
-)
-
-
-_BASE_ZERO_GRAD = torch.optim.Optimizer.zero_grad
-
-#: ``torch.optim`` classes whose ``foreach=True`` results equal their per-parameter loop's bit for bit
-#: (checked by the tests; NAdam, RAdam and ASGD differ in the last bits and keep torch's choice).
-_FOREACH_SAME_RESULT = frozenset(
-    {
-        torch.optim.Adam,
-        torch.optim.AdamW,
-        torch.optim.SGD,
-        torch.optim.RMSprop,
-        torch.optim.Adagrad,
-        torch.optim.Adamax,
-        torch.optim.Adadelta,
-        torch.optim.Rprop,
-    }
-)
-
-
-def _accepts(fn: Callable, name: str) -> bool:
-    try:
-        parameters = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
-
-
-def _torch_dtype(dtype: DTypeLike | torch.dtype) -> torch.dtype:
-    """The torch dtype of a numpy dtype, a dtype name or a torch dtype."""
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    return torch.from_numpy(np.empty(0, dtype=np.dtype(dtype))).dtype
-
-
-class TorchBackend:
+class TorchBackend(TorchTraining):
     """Backend for PyTorch.
 
     Native values are ``torch.Tensor``. Models learn by gradient steps (``trainable``), not by
     ``partial_fit``; :meth:`from_numpy` shares memory with contiguous, writeable CPU arrays.
-    The whole :class:`~modularml.backends.TrainableBackendProtocol` is implemented: ``nn.Module``
-    objects are wrapped in :class:`~modularml_torch.models.TorchModelWrapper`, losses and
-    optimizers are found among the registered short names and then ``torch.nn``/``torch.optim``.
+    The whole :class:`~modularml.backends.TrainableBackendProtocol` is implemented
+    (:class:`~modularml_torch.training.TorchTraining`): ``nn.Module`` objects are wrapped in
+    :class:`~modularml_torch.models.TorchModelWrapper`, losses and optimizers are found among the
+    registered short names and then ``torch.nn``/``torch.optim``.
     """
 
     name = "torch"
@@ -117,17 +57,7 @@ class TorchBackend:
 
     def _check_device(self, device: str | None) -> str:
         """The canonical name of ``device``; raise :class:`DeviceError` if it is not available here."""
-        canonical = normalize_device(device)
-        if canonical == "cpu":
-            return canonical
-        available = self.available_devices()
-        if canonical not in available:
-            given = "" if canonical == device else f" (given as {device!r})"
-            raise DeviceError(
-                f"Device {canonical!r}{given} is not available to the {self.name!r} backend; "
-                f"available devices: {available}."
-            )
-        return canonical
+        return require_device(device, self.available_devices, backend=self.name)
 
     def device_of(self, value: Any) -> str:
         """Canonical device name of a tensor (``"cpu"``, ``"cuda:<i>"``, ``"mps"``); numpy arrays are ``"cpu"``."""
@@ -153,7 +83,7 @@ class TorchBackend:
         A non-floating ``dtype`` draws float32 values and casts them, as numpy's ``astype`` does.
         """
         target = self._check_device(device)
-        torch_dtype = _torch_dtype(dtype)
+        torch_dtype = as_torch_dtype(dtype)
         if torch_dtype.is_floating_point or torch_dtype.is_complex:
             return torch.randn(tuple(shape), dtype=torch_dtype, device=target)
         return torch.randn(tuple(shape), dtype=torch.float32, device=target).to(torch_dtype)
@@ -285,210 +215,3 @@ class TorchBackend:
     def no_grad(self) -> AbstractContextManager[Any]:
         """A ``torch.no_grad()`` scope: tensors computed in it do not require gradients."""
         return torch.no_grad()
-
-    # -- models -----------------------------------------------------------------------------
-    def claims_model(self, obj: Any) -> bool:
-        """Whether ``obj`` is a raw ``torch.nn.Module`` (not already a ``BaseModel``); imports nothing."""
-        torch_module = sys.modules.get("torch")
-        if torch_module is None or isinstance(obj, BaseModel):
-            return False
-        return isinstance(obj, torch_module.nn.Module)
-
-    def wrap_model(self, obj: Any) -> BaseModel:
-        """Wrap an ``nn.Module`` in a :class:`~modularml_torch.models.TorchModelWrapper`; torch models pass through.
-
-        Raises:
-            InvalidTypeError: If ``obj`` is neither an ``nn.Module`` nor a torch ``BaseModel``.
-        """
-        if isinstance(obj, BaseModel):
-            if obj.backend == self.name:
-                return obj
-            raise InvalidTypeError(f"{type(obj).__name__} is a {str(obj.backend)!r} model, not a torch model.")
-        if isinstance(obj, torch.nn.Module):
-            from modularml_torch.models import TorchModelWrapper
-
-            return TorchModelWrapper(obj)
-        raise InvalidTypeError(
-            f"The torch backend wraps torch.nn.Module objects; got {type(obj).__name__}. Pass an nn.Module, or "
-            "use TorchModelWrapper(model_class=..., model_kwargs=...)."
-        )
-
-    def model_parameters(self, model: BaseModel) -> list[torch.Tensor]:
-        """The parameters of a built torch model that require gradients (frozen ones are left out).
-
-        Raises:
-            InvalidTypeError: If ``model`` is not a torch ``BaseModel`` with ``parameters()``.
-            InvalidArgumentError: If the model is not built yet.
-        """
-        if not (
-            isinstance(model, BaseModel) and model.backend == self.name and callable(getattr(model, "parameters", None))
-        ):
-            raise InvalidTypeError(
-                f"Expected a torch-backend BaseModel (an nn.Module); got {type(model).__name__}. Wrap raw modules "
-                "with backend.wrap_model()."
-            )
-        if not model.is_built:
-            raise InvalidArgumentError(
-                f"{type(model).__name__} is not built yet, so it has no parameters; build it first."
-            )
-        return [p for p in model.parameters() if p.requires_grad]
-
-    def parameter_from_numpy(
-        self, array: np.ndarray, *, dtype: DTypeLike | torch.dtype | None = None, device: str | None = None
-    ) -> torch.nn.Parameter:
-        """A new ``nn.Parameter`` holding a copy of ``array`` (integer and bool arrays become float32)."""
-        target = self._check_device(device)
-        data = np.array(array, copy=True)
-        torch_dtype = _torch_dtype(dtype) if dtype is not None else None
-        if torch_dtype is None and data.dtype.kind not in "fc":
-            torch_dtype = torch.float32
-        tensor = torch.from_numpy(np.ascontiguousarray(data)).to(device=target, dtype=torch_dtype)
-        return torch.nn.Parameter(tensor)
-
-    # -- losses -----------------------------------------------------------------------------
-    def resolve_loss(self, name: str) -> Any:
-        """A registered loss (``mse``, ``mae``, ``bce_with_logits``, ...), else a ``torch.nn`` loss class by name."""
-        return find_component(
-            name,
-            registered_components("losses", self.name),
-            framework_losses(),
-            what="loss",
-            backend=self.name,
-            strip_suffix="loss",
-        )
-
-    def build_loss(self, spec: Any, kwargs: Mapping[str, Any], reduction: str = "none") -> Callable[..., Any]:
-        """Instantiate a loss class (with ``reduction`` where it takes one), or bind ``kwargs`` to a function.
-
-        With ``reduction="none"`` the ``torch.nn`` losses return per-element (or per-sample) values,
-        batch axis first.
-
-        Raises:
-            InvalidTypeError: If ``spec`` is neither a class nor callable.
-            InvalidArgumentError: If ``kwargs`` do not fit the loss.
-        """
-        if not callable(spec):
-            raise InvalidTypeError(f"A torch loss is a class or a function; got {spec!r}.")
-        options = dict(kwargs)
-        if "reduction" not in options and _accepts(spec, "reduction"):
-            options["reduction"] = reduction
-        if not isinstance(spec, type):
-            return functools.partial(spec, **options) if options else spec
-        try:
-            return spec(**options)
-        except (TypeError, ValueError) as exc:
-            raise InvalidArgumentError(f"Cannot construct the loss {spec.__name__} with {options}: {exc}") from exc
-
-    def build_mean_loss(self, spec: Any, kwargs: Mapping[str, Any]) -> Callable[..., Any] | None:
-        """``spec`` with ``reduction="mean"`` where that is the mean of every element of its ``"none"`` values.
-
-        True of the element-wise losses (:data:`_ELEMENTWISE_MEAN`: MSE, L1, Huber, smooth L1, BCE,
-        BCE with logits, soft margin), whatever their other arguments; not of, e.g., cross entropy
-        with class weights (its mean divides by the summed weights). None for every other loss, or
-        when ``kwargs`` set a reduction themselves.
-        """
-        if "reduction" in kwargs or spec not in _ELEMENTWISE_MEAN:
-            return None
-        return self.build_loss(spec, kwargs, "mean")
-
-    # -- optimizers -------------------------------------------------------------------------
-    def resolve_optimizer(self, name: str) -> Any:
-        """A registered optimizer (``sgd``, ``adam``, ``adamw``, ...), else a ``torch.optim`` class by name."""
-        return find_component(
-            name,
-            registered_components("optimizers", self.name),
-            framework_optimizers(),
-            what="optimizer",
-            backend=self.name,
-        )
-
-    def build_optimizer(self, spec: Any, kwargs: Mapping[str, Any], parameters: Sequence[Any] | None) -> Any:
-        """``spec(parameters, **kwargs)``, for a ``torch.optim`` class or a factory.
-
-        Decision: for parameters on the CPU, the ``torch.optim`` classes whose multi-tensor (``foreach``)
-        implementation computes bit for bit what their per-parameter loop computes (:data:`_FOREACH_SAME_RESULT`:
-        Adam, AdamW, SGD, RMSprop, Adagrad, Adamax, Adadelta, Rprop) are built with ``foreach=True`` unless
-        ``kwargs`` choose (``foreach`` or ``fused``). torch picks that implementation by default only on
-        CUDA; on the CPU it saves one dispatch per parameter and operation (about 10% of a step of a small
-        MLP), and the results do not change.
-
-        Raises:
-            InvalidArgumentError: If there are no parameters, or ``kwargs`` do not fit.
-            InvalidTypeError: If ``spec`` is not callable.
-        """
-        options = dict(kwargs)
-        if (
-            spec in _FOREACH_SAME_RESULT
-            and "foreach" not in options
-            and not options.get("fused")
-            and parameters is not None
-        ):
-            params = list(parameters)
-            if params and all(isinstance(p, torch.Tensor) and p.device.type == "cpu" for p in params):
-                options["foreach"] = True
-            parameters = params
-        return construct_optimizer(spec, options, parameters, backend="torch")
-
-    def get_optimizer_state(self, optimizer: Any) -> dict[str, Any]:
-        """``optimizer.state_dict()`` with every tensor as a numpy array; see :mod:`modularml_torch.optimizers`."""
-        return optimizer_state_to_numpy(self._check_optimizer(optimizer))
-
-    def set_optimizer_state(self, optimizer: Any, state: Mapping[str, Any]) -> None:
-        """Load a state from :meth:`get_optimizer_state` (tensors go to the parameters' devices)."""
-        optimizer_state_from_numpy(self._check_optimizer(optimizer), state)
-
-    def optimizer_step(
-        self, optimizer: Any, grads: Sequence[Any] | None = None, variables: Sequence[Any] | None = None
-    ) -> None:
-        """``optimizer.step()`` from the gradients stored on the parameters (``grads`` is ignored)."""
-        self._check_optimizer(optimizer).step()
-
-    @staticmethod
-    def _check_optimizer(optimizer: Any) -> torch.optim.Optimizer:
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise InvalidTypeError(
-                f"Expected a torch.optim.Optimizer (from backend.build_optimizer); got {type(optimizer).__name__}."
-            )
-        return optimizer
-
-    # -- gradients --------------------------------------------------------------------------
-    def gradient_scope(self) -> contextlib.AbstractContextManager[None]:
-        """A ``torch.enable_grad()`` scope (recording even inside ``no_grad``); yields ``None``."""
-        return torch.enable_grad()
-
-    def apply_gradients(self, loss: Any, optimizer: Any, parameters: Sequence[Any], scope: Any) -> None:
-        """Clear the parameters' gradients, backpropagate ``loss`` into ``parameters`` only, and step once.
-
-        Gradients are computed for ``parameters`` alone (``backward(inputs=...)``), so a node-wise step
-        leaves the gradients of other nodes' parameters, and their part of the autograd graph, alone.
-
-        Raises:
-            InvalidArgumentError: If ``loss`` is not a one-element tensor, or recorded no operations
-                (the parameters are then unchanged).
-        """
-        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-            shape = tuple(getattr(loss, "shape", ())) if hasattr(loss, "shape") else None
-            raise InvalidArgumentError(
-                f"apply_gradients needs the loss as a one-element (scalar) tensor; got {type(loss).__name__} of shape "
-                f"{shape}. Reduce it first with backend.mean() or backend.sum()."
-            )
-        if not loss.requires_grad:
-            raise InvalidArgumentError(
-                "The loss recorded no operations, so there is nothing to backpropagate: compute it inside "
-                "gradient_scope() and outside no_grad(), from parameters that require gradients."
-            )
-        optimizer = self._check_optimizer(optimizer)
-        params = [p for p in parameters if p.requires_grad]
-        if not params:
-            raise InvalidArgumentError("apply_gradients got no parameters that require gradients; nothing to train.")
-        if type(optimizer).zero_grad is _BASE_ZERO_GRAD:
-            # What the base class's zero_grad(set_to_none=True) does, without its profiler record per call.
-            for group in optimizer.param_groups:
-                for p in group["params"]:
-                    p.grad = None
-        else:
-            optimizer.zero_grad(set_to_none=True)
-        for p in params:
-            p.grad = None
-        (loss if loss.ndim == 0 else loss.reshape(())).backward(inputs=params)
-        optimizer.step()

@@ -17,17 +17,10 @@ from sklearn import preprocessing
 import modularml as mml
 from modularml.context import ExperimentContext
 from modularml.datasets import make_featureset
+from modularml.plugins.known import KNOWN_COMPONENTS
 from modularml.scalers import Scaler
+from modularml_sklearn.plugin import SCALERS as SKLEARN_SCALERS
 
-SKLEARN_SCALERS = (
-    "StandardScaler",
-    "MinMaxScaler",
-    "MaxAbsScaler",
-    "RobustScaler",
-    "Normalizer",
-    "QuantileTransformer",
-    "PowerTransformer",
-)
 KWARGS = {"QuantileTransformer": {"n_quantiles": 25}}
 X = np.random.default_rng(0).gamma(2.0, 1.5, size=(60, 4)).astype(np.float32)
 
@@ -37,6 +30,14 @@ def fresh_context() -> Iterator[ExperimentContext]:
     ctx = ExperimentContext(registration_policy="error")
     with ctx.activate():
         yield ctx
+
+
+def test_the_scaler_names_are_the_ones_the_core_advertises() -> None:
+    # one list: the names the core tells users without the plugin to install it for are the ones it registers
+    assert set(SKLEARN_SCALERS) == {name for kind, name in KNOWN_COMPONENTS if kind == "scalers"}
+    assert {"StandardScaler", "MinMaxScaler", "PowerTransformer"} <= set(SKLEARN_SCALERS)
+    for name in SKLEARN_SCALERS:
+        assert isinstance(getattr(preprocessing, name), type), name
 
 
 def test_the_plugin_contributes_every_sklearn_scaler() -> None:

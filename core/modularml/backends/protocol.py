@@ -18,17 +18,36 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import DTypeLike
 
 from modularml.backends.padding import PadWidth
 
-if TYPE_CHECKING:
-    from modularml.models.base import BaseModel
+__all__ = ["BackendProtocol", "ModelProtocol", "TrainableBackendProtocol"]
 
-__all__ = ["BackendProtocol", "TrainableBackendProtocol"]
+
+class ModelProtocol(Protocol):
+    """A :class:`~modularml.BaseModel` as the backend protocol names it.
+
+    ``BaseModel`` lives in the models layer, above the backends; this structural type names what
+    the protocol relies on without importing upward. Every ``BaseModel`` satisfies it.
+    """
+
+    @property
+    def backend(self) -> str:
+        """The backend powering the model (a :class:`~modularml.Backend`, a ``str``)."""
+        ...
+
+    @property
+    def is_built(self) -> bool:
+        """Whether the model has been built and its shapes resolved."""
+        ...
+
+    def forward(self, x: Any, **kwargs: Any) -> Any:
+        """Run the model on a batch of native tensors (batch axis first)."""
+        ...
 
 
 @runtime_checkable
@@ -164,7 +183,7 @@ class TrainableBackendProtocol(BackendProtocol, Protocol):
         """
         ...
 
-    def wrap_model(self, obj: Any) -> BaseModel:
+    def wrap_model(self, obj: Any) -> ModelProtocol:
         """Wrap a raw framework model (one that :meth:`claims_model` accepts) into a ``BaseModel``.
 
         A ``BaseModel`` of this backend is returned unchanged.
@@ -174,7 +193,7 @@ class TrainableBackendProtocol(BackendProtocol, Protocol):
         """
         ...
 
-    def model_parameters(self, model: BaseModel) -> list[Any]:
+    def model_parameters(self, model: ModelProtocol) -> list[Any]:
         """The trainable parameters of a built ``BaseModel`` of this backend, as native tensors.
 
         These are what :meth:`build_optimizer` and :meth:`apply_gradients` receive.

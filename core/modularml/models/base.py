@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import operator
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -12,9 +11,10 @@ from typing import Any
 import numpy as np
 
 from modularml.backends.backend import Backend
-from modularml.errors import InvalidArgumentError, SerializationError
+from modularml.backends.common import accepts_keyword
+from modularml.errors import InvalidArgumentError, InvalidTypeError, SerializationError
 
-__all__ = ["FILE_KIND", "BaseModel", "normalize_shape", "resolve_build_shapes"]
+__all__ = ["FILE_KIND", "BaseModel", "ShapedModel", "check_model_of", "normalize_shape", "resolve_build_shapes"]
 
 #: The file kind of a saved model: ``<name>.md.mml``.
 FILE_KIND = "md"
@@ -268,7 +268,11 @@ class BaseModel(ABC):
                     f"A model config's init_args are keyword arguments; got {sorted(init_args)}."
                 )
             backend = config.get("backend")
-            if backend is not None and "backend" not in init_args and _accepts_keyword(model_cls, "backend"):
+            if (
+                backend is not None
+                and "backend" not in init_args
+                and accepts_keyword(model_cls, "backend", var_keyword=False)
+            ):
                 init_args["backend"] = backend
             model = model_cls(**init_args)
             if backend is not None and model.backend != Backend(backend):
@@ -382,12 +386,92 @@ class BaseModel(ABC):
         return f"{type(self).__name__}(backend={str(self._backend)!r}, built={self.is_built}{shapes})"
 
 
-def _accepts_keyword(cls: type, name: str) -> bool:
-    try:
-        parameters = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in parameters
+class ShapedModel(BaseModel):
+    """A :class:`BaseModel` that keeps its declared per-sample shapes and the ones it is built for.
+
+    The shape bookkeeping of models whose ``input_shape`` and ``output_shape`` are optional
+    constructor arguments, completed by :meth:`build` (ModularML infers them from the data when the
+    model sits in a graph): ``TorchBaseModel``, ``ScikitModelWrapper``, the numpy test backend's
+    ``LinearModel``. A subclass calls :meth:`_declare_shapes` in its constructor, after
+    ``BaseModel.__init__``, and sets ``_input_shape`` and ``_output_shape`` when it builds (with
+    :meth:`_build_shapes`, or by rules of its own).
+
+    Attributes:
+        _declared_input (tuple[int, ...] | None): The input shape given to the constructor.
+        _declared_output (tuple[int, ...] | None): The output shape given to the constructor.
+        _input_shape (tuple[int, ...] | None): The current input shape (declared until built).
+        _output_shape (tuple[int, ...] | None): The current output shape (declared until built).
+    """
+
+    def _declare_shapes(
+        self, input_shape: int | Sequence[int] | None, output_shape: int | Sequence[int] | None
+    ) -> None:
+        """Record the constructor's shapes (ints or sequences, normalised) as declared and current.
+
+        Raises:
+            InvalidArgumentError: If a shape holds anything but non-negative integers.
+        """
+        self._declared_input = normalize_shape(input_shape, what="input_shape")
+        self._declared_output = normalize_shape(output_shape, what="output_shape")
+        self._input_shape: Shape | None = self._declared_input
+        self._output_shape: Shape | None = self._declared_output
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """Per-sample input shape (without the batch axis), once declared, built or fitted; else None."""
+        return self._input_shape
+
+    @property
+    def output_shape(self) -> tuple[int, ...] | None:
+        """Per-sample output shape (without the batch axis), once declared, built, inferred or fitted; else None."""
+        return self._output_shape
+
+    def _build_shapes(
+        self,
+        input_shape: Any,
+        output_shape: Any,
+        *,
+        force: bool,
+        required: tuple[bool, bool] = (True, True),
+    ) -> tuple[Shape | None, Shape | None] | None:
+        """The shapes ``build(input_shape, output_shape, force=force)`` creates, by :func:`resolve_build_shapes`.
+
+        Returns:
+            The resolved (input, output) shapes, or None when the model is built for the given
+            shapes already (nothing to do).
+
+        Raises:
+            InvalidArgumentError: If a shape disagrees with the declared or the built one, or a
+                required shape is missing.
+        """
+        return resolve_build_shapes(
+            type(self).__name__,
+            (input_shape, output_shape),
+            (self._declared_input, self._declared_output),
+            (self._input_shape, self._output_shape) if self._built and not force else None,
+            required=required,
+        )
+
+
+def check_model_of(model: Any, backend: str, *, expected: str) -> None:
+    """Check that ``model`` is a built :class:`BaseModel` of ``backend`` with a ``parameters()`` method.
+
+    The guard of a trainable backend's ``model_parameters``.
+
+    Args:
+        model: What ``model_parameters`` received.
+        backend: The backend's name.
+        expected: What the message says was expected (``"a torch-backend BaseModel (an nn.Module)"``),
+            with a hint where one helps.
+
+    Raises:
+        InvalidTypeError: If ``model`` is not such a model.
+        InvalidArgumentError: If the model is not built yet.
+    """
+    if not (isinstance(model, BaseModel) and model.backend == backend and callable(getattr(model, "parameters", None))):
+        raise InvalidTypeError(f"Expected {expected}; got {type(model).__name__}.")
+    if not model.is_built:
+        raise InvalidArgumentError(f"{type(model).__name__} is not built yet, so it has no parameters; build it first.")
 
 
 def _resolve_model_class(class_path: Any, base: type, *, entry: str = "config['class']") -> type[BaseModel]:

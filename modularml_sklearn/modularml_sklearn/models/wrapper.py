@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from modularml.backends.components import import_path
 from modularml.errors import InvalidArgumentError, InvalidTypeError, NotFittedError, SerializationError
-from modularml.models import BaseModel, normalize_shape
+from modularml.models import BaseModel, ShapedModel, normalize_shape
 from modularml.plugins.resolver import resolve
 from modularml.scalers.estimator_state import (
     constructor_params,
@@ -60,7 +60,7 @@ def _transformed_feature_count(estimator: Any, n_in: int | None) -> int | None:
     return None
 
 
-class ScikitModelWrapper(BaseModel):
+class ScikitModelWrapper(ShapedModel):
     """Wraps a scikit-learn estimator so that it can sit in a ModularML model graph.
 
     The estimator learns with ``fit(X, y)`` on all the data at once (a
@@ -147,10 +147,7 @@ class ScikitModelWrapper(BaseModel):
         self._estimator: BaseEstimator = estimator
         self._method_arg = method
         self._method = resolved
-        self._declared_input = normalize_shape(input_shape, what="input_shape")
-        self._declared_output = normalize_shape(output_shape, what="output_shape")
-        self._input_shape: tuple[int, ...] | None = self._declared_input
-        self._output_shape: tuple[int, ...] | None = self._declared_output
+        self._declare_shapes(input_shape, output_shape)
         self._fitted = self._estimator_is_fitted(estimator)
         if self._fitted:
             n_features = getattr(estimator, "n_features_in_", None)
@@ -190,16 +187,6 @@ class ScikitModelWrapper(BaseModel):
     def is_fitted(self) -> bool:
         """Whether the estimator has been fitted (by :meth:`fit`, :meth:`partial_fit`, or before wrapping)."""
         return self._fitted
-
-    @property
-    def input_shape(self) -> tuple[int, ...] | None:
-        """Per-sample input shape, once declared, built or fitted."""
-        return self._input_shape
-
-    @property
-    def output_shape(self) -> tuple[int, ...] | None:
-        """Per-sample output shape ``(k,)``: declared, known from the estimator's parameters, or learned by fitting."""
-        return self._output_shape
 
     def _name(self) -> str:
         return f"ScikitModelWrapper({type(self._estimator).__name__})"

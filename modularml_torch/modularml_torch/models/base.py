@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -12,23 +11,13 @@ import torch
 from torch import nn
 
 from modularml.backends import get_backend
+from modularml.backends.common import accepts_keyword
 from modularml.errors import InvalidArgumentError
-from modularml.models import BaseModel, normalize_shape, resolve_build_shapes
+from modularml.models import BaseModel, ShapedModel
 
 __all__ = ["TorchBaseModel"]
 
 logger = logging.getLogger("modularml.torch.models")
-
-
-def _keywords(cls: type) -> set[str] | None:
-    """Keyword names ``cls(...)`` accepts, or ``None`` when it takes ``**kwargs`` (or cannot be inspected)."""
-    try:
-        parameters = inspect.signature(cls).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return None
-    return {p.name for p in parameters}
 
 
 def _all_in_mode(module: nn.Module, mode: bool) -> bool:
@@ -44,7 +33,7 @@ def _all_in_mode(module: nn.Module, mode: bool) -> bool:
     return True
 
 
-class TorchBaseModel(BaseModel, nn.Module):
+class TorchBaseModel(ShapedModel, nn.Module):
     """Base class for ModularML-native PyTorch models.
 
     A subclass passes its constructor's keyword arguments to ``super().__init__`` (they are kept
@@ -76,27 +65,13 @@ class TorchBaseModel(BaseModel, nn.Module):
     ) -> None:
         nn.Module.__init__(self)
         shapes = {"input_shape": input_shape, "output_shape": output_shape}
-        accepted = _keywords(type(self))
-        if accepted is not None:  # a subclass that takes no shapes is rebuilt without them
-            shapes = {key: value for key, value in shapes.items() if key in accepted}
+        # a subclass that takes no shapes (nor **kwargs) is rebuilt without them
+        shapes = {key: value for key, value in shapes.items() if accepts_keyword(type(self), key, default=True)}
         BaseModel.__init__(self, "torch", **shapes, **init_args)
-        self._declared_input = normalize_shape(input_shape, what="input_shape")
-        self._declared_output = normalize_shape(output_shape, what="output_shape")
-        self._input_shape: tuple[int, ...] | None = self._declared_input
-        self._output_shape: tuple[int, ...] | None = self._declared_output
+        self._declare_shapes(input_shape, output_shape)
         self._device: str | None = None
 
     # ------------------------------------------------------------------ shapes
-    @property
-    def input_shape(self) -> tuple[int, ...] | None:
-        """Per-sample input shape, once declared or built."""
-        return self._input_shape
-
-    @property
-    def output_shape(self) -> tuple[int, ...] | None:
-        """Per-sample output shape, once declared, built or inferred."""
-        return self._output_shape
-
     def build(
         self,
         input_shape: tuple[int, ...] | None = None,
@@ -117,13 +92,7 @@ class TorchBaseModel(BaseModel, nn.Module):
             InvalidArgumentError: If a needed shape is missing, disagrees with the declared one, or
                 differs from the built one without ``force``.
         """
-        shapes = resolve_build_shapes(
-            type(self).__name__,
-            (input_shape, output_shape),
-            (self._declared_input, self._declared_output),
-            (self._input_shape, self._output_shape) if self._built and not force else None,
-            required=(True, self.requires_output_shape),
-        )
+        shapes = self._build_shapes(input_shape, output_shape, force=force, required=(True, self.requires_output_shape))
         if shapes is None:
             return
         in_shape, out_shape = shapes

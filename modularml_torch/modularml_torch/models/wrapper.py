@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from modularml.backends.common import accepts_keyword
 from modularml.backends.components import import_path
 from modularml.errors import InvalidArgumentError, InvalidTypeError, SerializationError
 from modularml.models import BaseModel
@@ -16,15 +16,6 @@ from modularml.plugins.resolver import resolve
 from modularml_torch.models.base import TorchBaseModel
 
 __all__ = ["TorchModelWrapper"]
-
-
-def _accepts(fn: Callable, name: str) -> bool:
-    try:
-        target = fn.__init__ if isinstance(fn, type) else fn
-        parameters = inspect.signature(target).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in parameters
 
 
 class TorchModelWrapper(TorchBaseModel):
@@ -126,7 +117,7 @@ class TorchModelWrapper(TorchBaseModel):
             return
         kwargs = dict(self._model_kwargs)
         for key, value in (("input_shape", input_shape), ("output_shape", output_shape)):
-            if key not in kwargs and value is not None and _accepts(self._model_class, key):
+            if key not in kwargs and value is not None and accepts_keyword(self._model_class, key, var_keyword=False):
                 kwargs[key] = value
         try:
             model = self._model_class(**kwargs)

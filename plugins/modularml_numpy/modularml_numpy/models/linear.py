@@ -1,4 +1,4 @@
-"""Models of the numpy backend."""
+"""``LinearModel``: the numpy backend's affine map, trained with its autograd."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from numpy.typing import DTypeLike
 
 from modularml.backends import get_backend
 from modularml.errors import InvalidArgumentError
-from modularml.models import BaseModel, normalize_shape, resolve_build_shapes
+from modularml.models import ShapedModel
 from modularml_numpy.autograd import Tensor, as_tensor
 
 __all__ = ["LinearModel"]
 
 
-class LinearModel(BaseModel):
+class LinearModel(ShapedModel):
     """A linear (affine) map ``y = flatten(x) @ W + b``, reshaped to ``output_shape``.
 
     Each sample's input is flattened, so any per-sample input shape works. Shapes omitted here
@@ -49,24 +49,11 @@ class LinearModel(BaseModel):
         super().__init__(backend="numpy", input_shape=input_shape, output_shape=output_shape, bias=bias, dtype=dtype)
         if np.dtype(dtype).kind != "f":
             raise InvalidArgumentError(f"LinearModel weights are floating; got dtype={dtype!r}.")
-        self._declared_input = normalize_shape(input_shape, what="input_shape")
-        self._declared_output = normalize_shape(output_shape, what="output_shape")
-        self._input_shape: tuple[int, ...] | None = self._declared_input
-        self._output_shape: tuple[int, ...] | None = self._declared_output
+        self._declare_shapes(input_shape, output_shape)
         self._bias = bool(bias)
         self._dtype: DTypeLike = np.dtype(dtype)
         self.weight: Tensor | None = None
         self.bias: Tensor | None = None
-
-    @property
-    def input_shape(self) -> tuple[int, ...] | None:
-        """Per-sample input shape, once declared or built."""
-        return self._input_shape
-
-    @property
-    def output_shape(self) -> tuple[int, ...] | None:
-        """Per-sample output shape, once declared or built."""
-        return self._output_shape
 
     def build(
         self,
@@ -88,12 +75,7 @@ class LinearModel(BaseModel):
             InvalidArgumentError: If a shape is missing, disagrees with the declared one, or
                 differs from the built one without ``force``.
         """
-        shapes = resolve_build_shapes(
-            "LinearModel",
-            (input_shape, output_shape),
-            (self._declared_input, self._declared_output),
-            (self._input_shape, self._output_shape) if self._built and not force else None,
-        )
+        shapes = self._build_shapes(input_shape, output_shape, force=force)
         if shapes is None:
             return
         self._input_shape, self._output_shape = shapes
