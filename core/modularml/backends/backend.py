@@ -112,7 +112,7 @@ def get_backend(backend: str | Backend) -> Any:
         BackendNotSupportedError: If no installed plugin provides it.
     """
     manager = get_plugin_manager()
-    registries = manager._registries
+    registries = manager.built_registries
     cacheable = registries is not None and type(backend) in (str, Backend)
     if cacheable:
         if _IMPL_OWNER[0] is manager and _IMPL_OWNER[1] is registries:
@@ -123,7 +123,7 @@ def get_backend(backend: str | Backend) -> Any:
             _IMPLS.clear()
             _IMPL_OWNER[:] = [manager, registries]
     impl = Backend(backend).implementation
-    if cacheable and manager._registries is registries:
+    if cacheable and manager.built_registries is registries:
         _IMPLS[str(backend)] = impl
     return impl
 

@@ -87,7 +87,7 @@ class ExperimentNode:
     @label.setter
     def label(self, new_label: str) -> None:
         ctx = ExperimentContext.get_active()
-        if ctx._is_registered(self):
+        if ctx.is_registered(self):
             ctx.update_node_label(self._node_id, new_label)
         else:
             self._label = validate_label(new_label)
@@ -633,7 +633,7 @@ class ExperimentContext:
 
     # ------------------------------------------------------------------ helpers
 
-    def _is_registered(self, node: ExperimentNode) -> bool:
+    def is_registered(self, node: ExperimentNode) -> bool:
         """Whether this very node object is registered here."""
         return self._nodes.get(node.node_id) is node
 

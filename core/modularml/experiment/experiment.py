@@ -397,7 +397,7 @@ class Experiment:
         with self._ctx.activate():
             graph = phase.resolve_model_graph(self.model_graph) if phase is not None else self.model_graph
         if graph is not None:
-            graph._ensure_built()  # snapshot built weights, so that restoring them undoes the run
+            graph.ensure_built()  # snapshot built weights, so that restoring them undoes the run
         graph_state = copy.deepcopy(graph.get_state()) if graph is not None else None
         ctx_state = self._ctx.get_state()
         try:

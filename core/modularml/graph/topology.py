@@ -55,7 +55,7 @@ class GraphTopology:
             return self._ctx.get_node(node, enforce_type="GraphNode")  # type: ignore[return-value]
         raise InvalidTypeError(f"A node is given as a GraphNode, a node_id or a label; got {node!r:.100}.")
 
-    def _resolve(self, node: str | GraphNode) -> GraphNode:
+    def resolve_node(self, node: str | GraphNode) -> GraphNode:
         """The graph's node given by instance, id or label.
 
         Raises:
@@ -184,12 +184,13 @@ class GraphTopology:
         downstream = self._downstream_map()
         return {nid: n for nid, n in self._nodes.items() if not downstream[nid]}
 
-    def _execution_order(self, active_nodes: list[str | GraphNode] | None) -> list[GraphNode]:
+    def execution_order(self, active_nodes: list[str | GraphNode] | None) -> list[GraphNode]:
+        """The nodes a step runs, in topological order: all, or ``active_nodes`` and everything upstream of them."""
         order = self.topological_order
         if active_nodes is None:
             return order
         wanted: set[str] = set()
-        stack = [self._resolve(n).node_id for n in active_nodes]
+        stack = [self.resolve_node(n).node_id for n in active_nodes]
         while stack:
             nid = stack.pop()
             if nid in wanted:
@@ -210,7 +211,7 @@ class GraphTopology:
             raise InvalidTypeError(f"add_node takes a GraphNode; got {type(node).__name__}.")
         if node.node_id in self._nodes or node.label in self.node_labels:
             raise NodeCollisionError(f"Node {node.label!r} (node_id {node.node_id!r}) is already in the graph.")
-        if not self._ctx._is_registered(node):
+        if not self._ctx.is_registered(node):
             raise GraphTopologyError(
                 f"Node {node.label!r} is not registered in the graph's ExperimentContext; create it while that "
                 "context is active."
@@ -226,19 +227,19 @@ class GraphTopology:
 
     def insert_node_after(self, new_node: GraphNode, *, upstream: str | GraphNode) -> ModelGraph:
         """Insert ``new_node`` downstream of ``upstream``; it receives input only from it. Returns self."""
-        up = self._resolve(upstream)
+        up = self.resolve_node(upstream)
         with self._editing(new_node):
-            new_node._set_upstream_refs([_ref_of(up)])
+            new_node.set_upstream_refs([_ref_of(up)])
             self._add_unchecked(new_node)
         return self
 
     def insert_node_before(self, new_node: GraphNode, *, downstream: str | GraphNode) -> ModelGraph:
         """Insert ``new_node`` upstream of ``downstream``: it takes all of that node's inputs. Returns self."""
-        down = self._resolve(downstream)
+        down = self.resolve_node(downstream)
         with self._editing(new_node):
-            new_node._set_upstream_refs(down.upstream_refs)
+            new_node.set_upstream_refs(down.upstream_refs)
             self._add_unchecked(new_node)
-            down._set_upstream_refs([_ref_of(new_node)])
+            down.set_upstream_refs([_ref_of(new_node)])
         return self
 
     def insert_node_between(
@@ -249,16 +250,16 @@ class GraphTopology:
         Raises:
             ValueError: If the two nodes are not connected.
         """
-        up, down = self._resolve(upstream), self._resolve(downstream)
+        up, down = self.resolve_node(upstream), self.resolve_node(downstream)
         refs = down.upstream_refs
         if _ref_of(up) not in refs:
             raise GraphTopologyError(
                 f"Nodes {up.label!r} and {down.label!r} are not connected ({up.label} -> {down.label})."
             )
         with self._editing(new_node):
-            new_node._set_upstream_refs([_ref_of(up)])
+            new_node.set_upstream_refs([_ref_of(up)])
             self._add_unchecked(new_node)
-            down._set_upstream_refs([_ref_of(new_node) if r == _ref_of(up) else r for r in refs])
+            down.set_upstream_refs([_ref_of(new_node) if r == _ref_of(up) else r for r in refs])
         return self
 
     def remove_node(self, node: str | GraphNode) -> ModelGraph:
@@ -267,7 +268,7 @@ class GraphTopology:
         Raises:
             ValueError: If a downstream node cannot accept the re-routed number of inputs.
         """
-        target = self._resolve(node)
+        target = self.resolve_node(node)
         ref = _ref_of(target)
         with self._editing():
             for nid in self._downstream_map()[target.node_id]:
@@ -277,26 +278,26 @@ class GraphTopology:
                     for replacement in target.upstream_refs if r == ref else [r]:
                         if replacement not in new_refs:
                             new_refs.append(replacement)
-                child._set_upstream_refs(new_refs)
+                child.set_upstream_refs(new_refs)
             del self._nodes[target.node_id]
         return self
 
     def replace_node(self, old_node: str | GraphNode, new_node: GraphNode) -> ModelGraph:
         """Put ``new_node`` in the place of ``old_node``, keeping all connections. Returns self."""
-        old = self._resolve(old_node)
+        old = self.resolve_node(old_node)
         old_ref = _ref_of(old)
         with self._editing(new_node):
-            new_node._set_upstream_refs(old.upstream_refs)
+            new_node.set_upstream_refs(old.upstream_refs)
             for nid in self._downstream_map()[old.node_id]:
                 child = self._nodes[nid]
-                child._set_upstream_refs([_ref_of(new_node) if r == old_ref else r for r in child.upstream_refs])
+                child.set_upstream_refs([_ref_of(new_node) if r == old_ref else r for r in child.upstream_refs])
             del self._nodes[old.node_id]
             self._add_unchecked(new_node)
         return self
 
     # ------------------------------------------------------------------ freezing
     def _model_nodes(self, nodes: list[str | GraphNode] | None) -> list[ModelNode]:
-        chosen = list(self._nodes.values()) if nodes is None else [self._resolve(n) for n in nodes]
+        chosen = list(self._nodes.values()) if nodes is None else [self.resolve_node(n) for n in nodes]
         return [n for n in chosen if isinstance(n, ModelNode)]
 
     def freeze(self, nodes: list[str | GraphNode] | None = None) -> None:

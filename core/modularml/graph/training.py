@@ -76,7 +76,7 @@ class GraphTraining:
         def frozen_nodes(self) -> dict[str, GraphNode]: ...
         def _graph_id(self, ref: ExperimentNodeReference) -> str | None: ...
         def _model_nodes(self, nodes: list[str | GraphNode] | None) -> list[ModelNode]: ...
-        def _execution_order(self, active_nodes: list[str | GraphNode] | None) -> list[GraphNode]: ...
+        def execution_order(self, active_nodes: list[str | GraphNode] | None) -> list[GraphNode]: ...
 
     # ------------------------------------------------------------------ backends and optimizer
     def _check_optimizer_backends(self) -> None:
@@ -218,7 +218,7 @@ class GraphTraining:
             active_nodes: Subset of nodes to run; their upstream dependencies are included.
         """
         ctx = ExecutionContext("forward", inputs=dict(inputs))
-        for node in self._execution_order(active_nodes):
+        for node in self.execution_order(active_nodes):
             node.forward_from_context(ctx)  # type: ignore[attr-defined]
         return dict(ctx.outputs)
 
@@ -229,7 +229,8 @@ class GraphTraining:
             if isinstance(node, ModelNode) and node.model.is_built:
                 node.model.set_training(training and not node.is_frozen)
 
-    def _ensure_built(self) -> None:
+    def ensure_built(self) -> None:
+        """Build the graph (with the shapes its FeatureSets give) unless it is built already."""
         if not self._built:
             self.build()
 
@@ -240,7 +241,7 @@ class GraphTraining:
 
         Outputs and loss values are recorded in ``ctx``. Frozen nodes are forwarded, never updated.
         """
-        self._ensure_built()
+        self.ensure_built()
         plan = self._step_plan(losses, active_nodes)
         for node in plan.model_nodes:
             node.model.set_training(not node.is_frozen)
@@ -260,7 +261,7 @@ class GraphTraining:
         plan = self._plan
         if plan is not None and plan.key == key and plan.frozen == tuple([n.is_frozen for n in plan.model_nodes]):
             return plan
-        order = self._execution_order(active_nodes)
+        order = self.execution_order(active_nodes)
         applied = self._losses_for(losses, order)
         model_nodes = tuple(n for n in order if isinstance(n, ModelNode) and n.model.is_built)
         steps = []
@@ -324,8 +325,8 @@ class GraphTraining:
         active_nodes: list[str | GraphNode] | None = None,
     ) -> None:
         """Forward-only pass under no-grad, models in inference mode; outputs and losses are recorded in ``ctx``."""
-        self._ensure_built()
-        order = self._execution_order(active_nodes)
+        self.ensure_built()
+        order = self.execution_order(active_nodes)
         self._set_training_modes(order, training=False)
         with contextlib.ExitStack() as stack:
             self._no_grad_all(stack, order)
@@ -343,7 +344,7 @@ class GraphTraining:
         freeze_after_fit: bool = True,
     ) -> None:
         """Fit batch-fit nodes (unfrozen ModelNodes with a ``fit`` model) in topological order; forward the rest."""
-        order = self._execution_order(active_nodes)
+        order = self.execution_order(active_nodes)
         self._set_training_modes(order, training=False)
         fitted: list[ModelNode] = []
         for node in order:

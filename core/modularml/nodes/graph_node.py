@@ -63,7 +63,7 @@ class GraphNode(ExperimentNode):
         self._upstream_refs: list[UpstreamRef] = []
         super().__init__(label, node_id=node_id, register=register)
         if upstream_refs:
-            self._set_upstream_refs([to_upstream_ref(r) for r in upstream_refs])
+            self.set_upstream_refs([to_upstream_ref(r) for r in upstream_refs])
 
     # ------------------------------------------------------------------ topology
     @property
@@ -80,7 +80,12 @@ class GraphNode(ExperimentNode):
         """Same as :attr:`upstream_refs`."""
         return self.upstream_refs
 
-    def _set_upstream_refs(self, refs: Sequence[UpstreamRef]) -> None:
+    def set_upstream_refs(self, refs: Sequence[UpstreamRef]) -> None:
+        """Replace this node's inputs (the graph's topology edits call this; the graph validates the result).
+
+        Raises:
+            InvalidArgumentError: If there are more references than the node accepts.
+        """
         refs = [to_upstream_ref(r) for r in refs]
         limit = self.max_upstream_refs
         if limit is not None and len(refs) > limit:

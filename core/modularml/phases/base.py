@@ -207,7 +207,7 @@ class ExperimentPhase:
         return found
 
     def _execution_nodes(self, graph: ModelGraph) -> list[GraphNode]:
-        return graph._execution_order(self.active_nodes)
+        return graph.execution_order(self.active_nodes)
 
     def _check_against_graph(self, graph: ModelGraph) -> None:
         """Check that bindings feed head nodes of ``graph``, every active head input is bound, losses are known.
@@ -241,10 +241,10 @@ class ExperimentPhase:
                         "Bind every input of the active head nodes, or restrict active_nodes."
                     )
         for loss in self.losses:
-            graph._resolve(loss.node_id)
+            graph.resolve_node(loss.node_id)
 
     def _loss_nodes(self, graph: ModelGraph) -> dict[str, str]:
-        return {loss.label: graph._resolve(loss.node_id).node_id for loss in self.losses}
+        return {loss.label: graph.resolve_node(loss.node_id).node_id for loss in self.losses}
 
     @classmethod
     def _bindings_for_split(
@@ -257,7 +257,7 @@ class ExperimentPhase:
         graph = cls.resolve_model_graph()
         wanted = None if active_nodes is None else [resolve_graph_node(n).node_id for n in active_nodes]
         bindings = []
-        for node in graph._execution_order(wanted):
+        for node in graph.execution_order(wanted):
             for ref in node.upstream_refs:
                 if not isinstance(ref, FeatureSetReference):
                     continue

@@ -302,6 +302,15 @@ class PluginManager:
         )
 
     # ------------------------------------------------------------------ queries
+    @property
+    def built_registries(self) -> dict[str, Registry] | None:
+        """The registries as built now, without building them (``None`` before the first lookup or after a change).
+
+        The object is replaced whenever the registries are rebuilt, so a cache of looked-up
+        components can key on its identity (:func:`modularml.backends.get_backend` does).
+        """
+        return self._registries
+
     def registry(self, kind: str) -> Registry:
         """The registry of one extension point (``"scalers"``, ``"models"``, ...)."""
         registries = self._build()

@@ -253,7 +253,7 @@ def test_node_id_collision_follows_the_policy(ctx: ExperimentContext) -> None:
     ctx.set_registration_policy("overwrite")
     second = ExperimentNode("beta", node_id="shared-id")
     assert ctx.available_nodes == {"shared-id": second}
-    assert not ctx._is_registered(first)
+    assert not ctx.is_registered(first)
 
 
 def test_overwrite_replaces_both_id_and_label_collisions(ctx: ExperimentContext) -> None:

@@ -41,7 +41,7 @@ def test_model_node_accepts_one_upstream_ref_only(regression_fs) -> None:
     fs, other = regression_fs(), regression_fs("other")
     node = mml.ModelNode("lin", LinearModel(output_shape=1), fs)
     with pytest.raises(ValueError, match="at most 1 upstream"):
-        node._set_upstream_refs([fs.reference(), other.reference()])
+        node.set_upstream_refs([fs.reference(), other.reference()])
 
 
 def test_build_model_infers_shapes_and_builds_optimizer(regression_fs) -> None:
