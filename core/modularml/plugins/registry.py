@@ -91,6 +91,23 @@ class Entry:
     def key(self) -> tuple[str | None, str]:
         return (self.backend, self.name)
 
+    def load(self) -> Any:
+        """The registered object; one registered as an import path is imported now.
+
+        Raises:
+            PluginError: If the registered import path cannot be imported.
+        """
+        if not isinstance(self.obj, str):
+            return self.obj
+        try:
+            return load_object(self.obj)
+        except (ImportError, AttributeError) as exc:
+            raise PluginError(
+                f"The {self.kind[:-1]} {self.name!r} of plugin {self.plugin!r} (distribution {self.distribution!r}) "
+                f"points at {self.obj!r}, which cannot be imported: {exc}. Reinstall it with "
+                f"'pip install --force-reinstall {self.distribution}'."
+            ) from exc
+
 
 @dataclass
 class BackendInfo:
@@ -189,17 +206,7 @@ class Registry:
         Raises:
             PluginError: If the registered import path cannot be imported.
         """
-        found = self.entry(name, backend=backend)
-        if not isinstance(found.obj, str):
-            return found.obj
-        try:
-            return load_object(found.obj)
-        except (ImportError, AttributeError) as exc:
-            raise PluginError(
-                f"The {self.kind[:-1]} {found.name!r} of plugin {found.plugin!r} (distribution "
-                f"{found.distribution!r}) points at {found.obj!r}, which cannot be imported: {exc}. Reinstall "
-                f"it with 'pip install --force-reinstall {found.distribution}'."
-            ) from exc
+        return self.entry(name, backend=backend).load()
 
     def names(self, *, backend: str | None = None) -> list[str]:
         """Sorted registered names, limited to one backend for scoped registries if given."""

@@ -45,7 +45,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modularml.errors import NodeCollisionError, NodeNotFoundError, NotRegisteredError, SerializationError
+from modularml.errors import (
+    NodeCollisionError,
+    NodeNotFoundError,
+    NotRegisteredError,
+    PluginError,
+    SerializationError,
+)
 
 __all__ = ["allowed_packages", "loading", "packaged_code_allowed", "resolve"]
 
@@ -242,17 +248,10 @@ def _registry(kind: str | None) -> Any:
 
 
 def _load_entry(found: Any, refuse: Callable[[str], SerializationError]) -> Any:
-    from modularml.plugins.registry import load_object
-
-    if not isinstance(found.obj, str):
-        return found.obj
     try:
-        return load_object(found.obj)
-    except (ImportError, AttributeError) as exc:
-        raise refuse(
-            f"the plugin {found.plugin!r} (distribution {found.distribution!r}) registered it as {found.obj!r}, "
-            f"which cannot be imported: {exc}. Reinstall that distribution."
-        ) from None
+        return found.load()
+    except PluginError as exc:
+        raise refuse(str(exc)) from None
 
 
 def _registered_by_path(registry: Any, path: str, backend: str | None) -> Any:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from modularml.errors import InvalidArgumentError, NotRegisteredError, PluginError
+from modularml.errors import InvalidArgumentError, NotRegisteredError
 from modularml.plugins.registry import Entry, load_object
 
 __all__ = ["LazyClass", "registered_name", "resolve_registered_scaler", "supported_scalers"]
@@ -95,15 +95,7 @@ def resolve_registered_scaler(name: str) -> tuple[str, Any]:
         entry = _scaler_registry().entry(name)
     except NotRegisteredError as exc:
         raise InvalidArgumentError(str(exc)) from None
-    if not isinstance(entry.obj, str):
-        return entry.name, entry.obj
-    try:
-        return entry.name, load_object(entry.obj)
-    except (ImportError, AttributeError) as exc:
-        raise PluginError(
-            f"Scaler {entry.name!r} (from distribution {entry.distribution!r}) points at {entry.obj!r}, which cannot "
-            f"be imported: {exc}. Reinstall it with 'pip install --force-reinstall {entry.distribution}'."
-        ) from exc
+    return entry.name, entry.load()
 
 
 def registered_name(cls: Any) -> str | None:

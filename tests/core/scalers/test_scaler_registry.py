@@ -57,7 +57,9 @@ def test_supported_scalers_is_live_and_shows_import_paths_lazily() -> None:
         assert not shown.is_imported
         assert "a_module_nobody_imported_xyz" not in sys.modules
         assert "'LaterScaler': a_module_nobody_imported_xyz.LaterScaler" in repr(supported_scalers)
-        with pytest.raises(PluginError, match=r"'LaterScaler' \(from distribution 'later-dist'\).*cannot be imported"):
+        with pytest.raises(
+            PluginError, match=r"'LaterScaler' of plugin 'later' \(distribution 'later-dist'\).*cannot be imported"
+        ):
             Scaler("LaterScaler")
 
 
