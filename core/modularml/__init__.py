@@ -44,7 +44,15 @@ if TYPE_CHECKING:
         ModelNode,
     )
     from modularml.optimizers import Optimizer
-    from modularml.phases import BatchSchedulingPolicy, EvalPhase, FitPhase, InputBinding, ResultRecording, TrainPhase
+    from modularml.phases import (
+        BatchSchedulingPolicy,
+        Checkpointing,
+        EvalPhase,
+        FitPhase,
+        InputBinding,
+        ResultRecording,
+        TrainPhase,
+    )
     from modularml.results import EvalResults, FitResults, MetricStore, PhaseResults, TrainResults
     from modularml.samplers import (
         STREAM_DEFAULT,
@@ -100,6 +108,7 @@ _LAZY = {
     "MetricCallback": "modularml.callbacks",
     "AxisSeries": "modularml.results",
     "BatchSchedulingPolicy": "modularml.phases",
+    "Checkpointing": "modularml.phases",
     "InputBinding": "modularml.phases",
     "ResultRecording": "modularml.phases",
     "TrainPhase": "modularml.phases",
@@ -181,6 +190,7 @@ __all__ = [
     "SimpleSampler",
     "TripletSampler",
     "BatchSchedulingPolicy",
+    "Checkpointing",
     "Callback",
     "CallbackResult",
     "EarlyStopping",

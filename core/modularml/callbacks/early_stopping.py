@@ -44,9 +44,11 @@ class EarlyStopping(Callback):
     epoch is compared with the best so far; an epoch where the metric was not logged (e.g. between
     evaluations with ``every_n_epochs > 1``) is skipped. After ``patience`` consecutive logged
     epochs without improvement, ``phase.request_stop()`` is called and the training loop ends
-    after that epoch. With ``restore_best=True`` the graph state (weights and optimizer state) is
-    snapshotted in memory whenever the metric improves, and the best snapshot is restored at the
-    end of the phase; a TrainPhase recording ``"last"`` then keeps the best epoch's contexts.
+    after that epoch. With ``restore_best=True`` the best epoch's graph state (weights and
+    optimizer state) is restored at the end of the phase: from the phase's own checkpoint of that
+    epoch when its Checkpointing saved one (``save_on="epoch_end"``, memory or disk), else from a
+    snapshot taken in memory whenever the metric improves. A TrainPhase recording ``"last"`` then
+    keeps the best epoch's contexts.
 
     Args:
         monitor (str): Metric to monitor, logged during training (by an Evaluation, an
@@ -189,7 +191,10 @@ class EarlyStopping(Callback):
         if self._improves(value):
             self._best_value, self._best_epoch, self._wait = value, epoch, 0
             if self._restore_best:
-                self._snapshot = copy.deepcopy(phase.resolve_model_graph().get_state())
+                # The phase's own checkpoint of this epoch serves, unless max_to_keep may delete it later.
+                ckpt = getattr(phase, "active_checkpointing", None)
+                kept = ckpt is not None and ckpt.has_key(epoch) and ckpt.max_to_keep is None
+                self._snapshot = None if kept else copy.deepcopy(phase.resolve_model_graph().get_state())
             return None
         self._wait += 1
         if self._wait >= self.patience and self._stopped_epoch is None:
@@ -214,10 +219,19 @@ class EarlyStopping(Callback):
                 stacklevel=2,
             )
         restored = False
-        if self._restore_best and self._snapshot is not None:
-            phase.resolve_model_graph().set_state(self._snapshot)
-            self._snapshot = None  # the snapshot is not needed any more: free its memory
+        ckpt = getattr(phase, "active_checkpointing", None)
+        best = self._best_epoch
+        if self._restore_best and best is not None and ckpt is not None and ckpt.has_key(best):
+            graph = phase.resolve_model_graph()
+            if ckpt.mode == "memory":
+                graph.set_state(copy.deepcopy(ckpt.get_state(best)))
+            else:
+                graph.restore_checkpoint(ckpt.get_path(best))
             restored = True
+        elif self._restore_best and self._snapshot is not None:
+            phase.resolve_model_graph().set_state(self._snapshot)
+            restored = True
+        self._snapshot = None  # not needed any more: free its memory
         return EarlyStoppingResult(
             self.kind,
             self.label,

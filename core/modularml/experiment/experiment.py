@@ -1,7 +1,11 @@
 """``Experiment``: runs phases and phase groups against the model graph of its context and keeps their history.
 
 An Experiment owns an execution plan (a :class:`PhaseGroup`), experiment-level callbacks run at
-phase and group boundaries, and the history of its runs. Checkpointing is not available yet.
+phase and group boundaries, and the history of its runs. Its phases' checkpoints (a TrainPhase's
+:class:`~modularml.phases.Checkpointing`) go under :meth:`Experiment.set_checkpoint_dir`, are
+listed by :attr:`Experiment.available_checkpoints` and restored with
+:meth:`Experiment.restore_checkpoint`. Experiment-level checkpoints (the whole experiment at
+phase and group boundaries) need experiment files and are refused for now.
 """
 
 from __future__ import annotations
@@ -13,13 +17,16 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modularml.callbacks.experiment_callback import ExperimentCallback
 from modularml.context import ExperimentContext, RegistrationPolicy
 from modularml.context.context import _ACTIVE_CONTEXT
 from modularml.errors import InvalidArgumentError, InvalidTypeError
+from modularml.graph.model_graph import CHECKPOINT_KIND
 from modularml.phases.base import ExperimentPhase
+from modularml.phases.checkpointing import Checkpointing
 from modularml.phases.phase_group import PhaseGroup, _phase_classes
 from modularml.results.phase_group_results import PhaseGroupResults
 
@@ -114,7 +121,7 @@ class Experiment:
             the experiment; the context's own when None.
         ctx (ExperimentContext | None): Context of the experiment. When None a new context is
             created and activated (in the current ``contextvars`` context).
-        checkpointing: Not available yet; must be None.
+        checkpointing: Experiment-level checkpointing is refused for now (see the module docstring); must be None.
         callbacks (list[ExperimentCallback] | None): Experiment-level callbacks run at phase and
             group boundaries by :meth:`run`, :meth:`run_group` and :meth:`run_phase`.
 
@@ -135,7 +142,11 @@ class Experiment:
         if not isinstance(label, str) or not label:
             raise InvalidTypeError(f"An experiment label is a non-empty string; got {label!r}.")
         if checkpointing is not None:
-            raise InvalidArgumentError("Experiment checkpointing is not available yet; pass checkpointing=None.")
+            raise InvalidArgumentError(
+                "Experiment-level checkpointing (saving the whole experiment at phase and group boundaries) needs "
+                "experiment files, which this version cannot write; pass checkpointing=None and checkpoint the "
+                "model graph from a TrainPhase instead: TrainPhase(..., checkpointing=Checkpointing(...))."
+            )
         if callbacks is not None and (isinstance(callbacks, ExperimentCallback) or not isinstance(callbacks, Sequence)):
             raise InvalidTypeError(f"callbacks is a list of ExperimentCallbacks; got {callbacks!r:.100}.")
         if ctx is None:
@@ -151,6 +162,9 @@ class Experiment:
         self._history: list[ExperimentRun] = []
         self._plan = PhaseGroup(label)
         self._callbacks: list[ExperimentCallback] = []
+        self._checkpoint_dir: Path | None = None
+        self._checkpointing_suppressed = 0
+        self._checkpoint_trackers: dict[int, Checkpointing] = {}
         for callback in callbacks or []:
             self.add_callback(callback)
 
@@ -203,9 +217,114 @@ class Experiment:
         return self._history[-1] if self._history else None
 
     @property
-    def checkpointing(self) -> None:
-        """The experiment-level checkpointing configuration: always None (not available yet)."""
+    def checkpointing(self) -> Checkpointing | None:
+        """The experiment-level Checkpointing configuration: None (experiment-level checkpoints are refused)."""
         return None
+
+    # ------------------------------------------------------------------ checkpoints
+    @property
+    def checkpoint_dir(self) -> Path | None:
+        """Where phases without a directory of their own write disk checkpoints (``<dir>/<phase label>/``)."""
+        return self._checkpoint_dir
+
+    def set_checkpoint_dir(self, path: Path | str, *, create: bool = True) -> None:
+        """Set the directory for the checkpoints of this experiment's phases.
+
+        Args:
+            path: The directory.
+            create: Create it (and its parents) if it does not exist. Defaults to True.
+
+        Raises:
+            ValueError: If it does not exist and ``create`` is False, or it is a file.
+        """
+        directory = Path(path)
+        if directory.exists() and not directory.is_dir():
+            raise InvalidArgumentError(f"The checkpoint directory {str(directory)!r} is a file; give a folder.")
+        if not directory.exists():
+            if not create:
+                raise InvalidArgumentError(
+                    f"The checkpoint directory {str(directory)!r} does not exist; create it or pass create=True."
+                )
+            directory.mkdir(parents=True, exist_ok=True)
+        self._checkpoint_dir = directory
+
+    @property
+    def checkpointing_suppressed(self) -> bool:
+        """Whether checkpointing is off now (inside :meth:`disable_checkpointing`, or in a preview)."""
+        return self._checkpointing_suppressed > 0
+
+    @contextmanager
+    def disable_checkpointing(self) -> Iterator[None]:
+        """Suppress every checkpoint (of the phases this experiment runs) inside the ``with`` block.
+
+        The configurations are untouched; checkpointing resumes on exit, even after an exception.
+
+        Example:
+            >>> with experiment.disable_checkpointing():
+            ...     experiment.run_phase(training_phase)
+        """
+        self._checkpointing_suppressed += 1
+        try:
+            yield
+        finally:
+            self._checkpointing_suppressed -= 1
+
+    @property
+    def available_checkpoints(self) -> dict[str, Path]:
+        """Every disk checkpoint of this experiment's phases, by name.
+
+        The checkpoints its phases recorded in this process, and the ``.ckpt.mml`` files under
+        :attr:`checkpoint_dir`; a name is the file's path relative to that directory (or its file
+        name) without ``.ckpt.mml``, e.g. ``"train/train_epoch0004"``.
+        """
+        paths = [
+            path
+            for tracker in self._checkpoint_trackers.values()
+            for key in tracker.saved_keys
+            if (path := tracker.get_path(key)) is not None
+        ]
+        if self._checkpoint_dir is not None:
+            paths += sorted(self._checkpoint_dir.rglob(f"*.{CHECKPOINT_KIND}.mml"))
+        found: dict[str, Path] = {}
+        for path in paths:
+            base = self._checkpoint_dir
+            relative = path.relative_to(base) if base is not None and path.is_relative_to(base) else Path(path.name)
+            found.setdefault(str(relative)[: -len(f".{CHECKPOINT_KIND}.mml")], path)
+        return found
+
+    def restore_checkpoint(self, name_or_path: str | Path) -> None:
+        """Restore a checkpoint: a name of :attr:`available_checkpoints`, or the path of a ``.ckpt.mml`` file.
+
+        A model-graph checkpoint (what a TrainPhase saves, or ``ModelGraph.save_checkpoint``)
+        restores the graph's weights, optimizer state and freeze flags, all or nothing.
+
+        Raises:
+            ValueError: If it is neither a known name nor an existing file.
+            TypeError: If the file is a checkpoint of something other than a model graph.
+            SerializationError: If the file is damaged or of another graph.
+        """
+        from modularml.graph.model_graph import ModelGraph
+        from modularml.io import read_container
+
+        available = self.available_checkpoints
+        path = available.get(str(name_or_path)) or Path(name_or_path)
+        if not path.is_file():
+            raise InvalidArgumentError(
+                f"No checkpoint {str(name_or_path)!r}: it is not a name of available_checkpoints "
+                f"({sorted(available) or 'none'}) and not an existing file."
+            )
+        container = read_container(path, kind=CHECKPOINT_KIND)
+        if container.class_path != f"{ModelGraph.__module__}:{ModelGraph.__qualname__}":
+            raise InvalidTypeError(
+                f"{str(path)!r} is a checkpoint of {container.class_path}; restore_checkpoint() restores model-graph "
+                "checkpoints."
+            )
+        graph = self.model_graph
+        if graph is None:
+            raise InvalidArgumentError(
+                f"Cannot restore {str(path)!r}: this experiment's context has no ModelGraph to restore it into."
+            )
+        graph.restore_checkpoint(path)
 
     # ------------------------------------------------------------------ callbacks
     @property
@@ -254,6 +373,9 @@ class Experiment:
             raise InvalidTypeError(
                 f"run_phase() takes a TrainPhase, EvalPhase or FitPhase; got {type(phase).__name__}."
             )
+        checkpointing = getattr(phase, "checkpointing", None)
+        if checkpointing is not None and checkpointing.mode == "disk":
+            self._checkpoint_trackers[id(checkpointing)] = checkpointing
         with self._ctx.activate():
             graph = phase.resolve_model_graph(self.model_graph)
             started = time.time()
@@ -400,9 +522,11 @@ class Experiment:
             graph.ensure_built()  # snapshot built weights, so that restoring them undoes the run
         graph_state = copy.deepcopy(graph.get_state()) if graph is not None else None
         ctx_state = self._ctx.get_state()
+        self._checkpointing_suppressed += 1  # a preview writes no checkpoint
         try:
             yield
         finally:
+            self._checkpointing_suppressed -= 1
             self._ctx.set_state(ctx_state)
             if graph is not None:
                 graph.set_state(graph_state)

@@ -1,6 +1,7 @@
 """Experiment phases: training, evaluation and fitting of a model graph, and their input bindings."""
 
 from modularml.phases.base import ExperimentPhase
+from modularml.phases.checkpointing import Checkpointing
 from modularml.phases.eval_phase import EvalPhase
 from modularml.phases.fit_phase import FitPhase
 from modularml.phases.input_binding import InputBinding
@@ -11,6 +12,7 @@ from modularml.phases.train_phase import TrainPhase
 
 __all__ = [
     "BatchSchedulingPolicy",
+    "Checkpointing",
     "EvalPhase",
     "ExperimentPhase",
     "FitPhase",

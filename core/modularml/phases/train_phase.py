@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modularml.batches import BatchView, ExecutionContext
@@ -11,6 +14,7 @@ from modularml.errors import InvalidArgumentError, InvalidTypeError
 from modularml.losses.applied_loss import AppliedLoss
 from modularml.phases.base import ExperimentPhase, _loss_value, _NoBar, progress_bar
 from modularml.phases.callback import Callback
+from modularml.phases.checkpointing import Checkpointing
 from modularml.phases.input_binding import InputBinding
 from modularml.phases.recording import ResultRecording
 from modularml.phases.scheduling import BatchSchedulingPolicy, iter_schedule
@@ -26,6 +30,41 @@ __all__ = ["TrainPhase"]
 
 #: Metric names logged by a training phase.
 TRAIN_LOSS = "train_loss"
+
+
+class _RunCheckpoints:
+    """The checkpoints of one run of a phase: when a hook fires, save the graph state as its Checkpointing says.
+
+    Keys: the epoch index (an ``int``) for ``epoch_end``, so that ``EarlyStopping`` finds the best
+    epoch's state; ``"<hook>"`` for phase hooks, ``"<hook>:<epoch>"`` and ``"<hook>:<epoch>:<batch>"``
+    for the others. Memory mode keeps a deep copy of ``ModelGraph.get_state()``; disk mode writes
+    ``ModelGraph.save_checkpoint`` files into ``directory``.
+    """
+
+    def __init__(self, phase: TrainPhase, checkpointing: Checkpointing, graph: ModelGraph, directory: Path | None):
+        self.phase, self.checkpointing, self.graph, self.directory = phase, checkpointing, graph, directory
+        checkpointing.reset()
+
+    def save(self, hook: str, epoch: int = 0, batch: int = 0) -> None:
+        ckpt = self.checkpointing
+        if not ckpt.should_save(hook):
+            return
+        if hook == "epoch_end":
+            key: int | str = epoch
+        elif hook.startswith("phase"):
+            key = hook
+        elif hook.startswith("epoch"):
+            key = f"{hook}:{epoch}"
+        else:
+            key = f"{hook}:{epoch}:{batch}"
+        if ckpt.mode == "memory":
+            ckpt.record_memory(key, copy.deepcopy(self.graph.get_state()))
+            return
+        assert self.directory is not None
+        name = ckpt.format_name(phase=self.phase.label, epoch=epoch, batch=batch)
+        meta = {"phase": self.phase.label, "hook": hook, "epoch": epoch, "batch": batch}
+        path = self.graph.save_checkpoint(self.directory / name, overwrite=ckpt.overwrite, meta=meta)
+        ckpt.record_disk(key, path)
 
 
 @dataclass
@@ -56,7 +95,8 @@ class TrainPhase(ExperimentPhase):
         batch_schedule (str | BatchSchedulingPolicy): How the batches of several samplers form
             steps; see :class:`BatchSchedulingPolicy`. Defaults to ``"zip_strict"``.
         callbacks (list[Callback] | None): Callbacks run during the phase.
-        checkpointing: Not supported yet; must be None.
+        checkpointing (Checkpointing | None): Saves the model graph's state at lifecycle hooks of the
+            phase (see :meth:`set_checkpointing`). Defaults to None.
         result_recording (str | ResultRecording): Which execution contexts the results keep.
             Defaults to ``"all"``.
 
@@ -76,7 +116,7 @@ class TrainPhase(ExperimentPhase):
         active_nodes: Sequence[str | GraphNode] | None = None,
         batch_schedule: BatchSchedulingPolicy | str = BatchSchedulingPolicy.ZIP_STRICT,
         callbacks: Sequence[Callback] | None = None,
-        checkpointing: Any = None,
+        checkpointing: Checkpointing | None = None,
         result_recording: ResultRecording | str = ResultRecording.ALL,
     ) -> None:
         super().__init__(
@@ -95,8 +135,9 @@ class TrainPhase(ExperimentPhase):
                 )
         if isinstance(n_epochs, bool) or not isinstance(n_epochs, int) or n_epochs < 1:
             raise InvalidArgumentError(f"n_epochs is an int >= 1; got {n_epochs!r}.")
-        if checkpointing is not None:
-            raise InvalidArgumentError("TrainPhase checkpointing is not available yet; pass checkpointing=None.")
+        self._checkpointing: Checkpointing | None = None
+        self._run_ckpt: _RunCheckpoints | None = None
+        self.set_checkpointing(checkpointing)
         self.n_epochs = n_epochs
         self.batch_schedule = BatchSchedulingPolicy.from_value(batch_schedule)
         self.result_recording = ResultRecording.from_value(result_recording)
@@ -114,7 +155,7 @@ class TrainPhase(ExperimentPhase):
         active_nodes: Sequence[str | GraphNode] | None = None,
         batch_schedule: BatchSchedulingPolicy | str = BatchSchedulingPolicy.ZIP_STRICT,
         callbacks: Sequence[Callback] | None = None,
-        checkpointing: Any = None,
+        checkpointing: Checkpointing | None = None,
         result_recording: ResultRecording | str = ResultRecording.ALL,
     ) -> TrainPhase:
         """A training phase on ``split`` of every FeatureSet feeding the active head nodes.
@@ -135,6 +176,77 @@ class TrainPhase(ExperimentPhase):
             checkpointing=checkpointing,
             result_recording=result_recording,
         )
+
+    # ------------------------------------------------------------------ checkpointing
+    @property
+    def checkpointing(self) -> Checkpointing | None:
+        """The Checkpointing instance configured for this phase, or None."""
+        return self._checkpointing
+
+    def set_checkpointing(self, checkpointing: Checkpointing | None) -> None:
+        """Attach (or, with None, remove) the Checkpointing that saves the model graph's state during runs.
+
+        Its ``save_on`` hooks must be TrainPhase hooks (``phase_start``, ``phase_end``,
+        ``epoch_start``, ``epoch_end``, ``batch_start``, ``batch_end``) and its ``name_template`` may
+        use ``{phase}``, ``{epoch}`` and ``{batch}``; without one, ``"{phase}_epoch{epoch:04d}"`` is
+        used (``"{phase}_epoch{epoch:04d}_batch{batch:06d}"`` when it saves on batch hooks). In disk
+        mode without a ``directory``, files go to ``<experiment checkpoint dir>/<phase label>/``
+        (:meth:`Experiment.set_checkpoint_dir`), chosen when the phase runs.
+
+        Raises:
+            TypeError: If ``checkpointing`` is not a Checkpointing.
+            ValueError: If a hook or a placeholder is not one of a TrainPhase.
+        """
+        if checkpointing is not None:
+            if not isinstance(checkpointing, Checkpointing):
+                raise InvalidTypeError(
+                    f"checkpointing is a modularml Checkpointing (or None); got {type(checkpointing).__name__}."
+                )
+            checkpointing.validate_for(
+                f"TrainPhase {self.label!r}", Checkpointing.TRAIN_PHASE_HOOKS, Checkpointing.TRAIN_PHASE_PLACEHOLDERS
+            )
+            if checkpointing.name_template is None:
+                batches = any(hook.startswith("batch") for hook in checkpointing.save_on)
+                checkpointing.set_default_name_template(
+                    "{phase}_epoch{epoch:04d}_batch{batch:06d}" if batches else "{phase}_epoch{epoch:04d}"
+                )
+        self._checkpointing = checkpointing
+
+    @property
+    def active_checkpointing(self) -> Checkpointing | None:
+        """The Checkpointing recording the current run's checkpoints (None between runs, or when suppressed)."""
+        return None if self._run_ckpt is None else self._run_ckpt.checkpointing
+
+    def _run_checkpoints(self, graph: ModelGraph) -> _RunCheckpoints | None:
+        """The checkpoints of this run: None without checkpointing, or inside ``Experiment.disable_checkpointing()``.
+
+        Raises:
+            ValueError: In disk mode without a directory, here or on the experiment.
+        """
+        ckpt = self._checkpointing
+        experiment = self._experiment()
+        if ckpt is None or (experiment is not None and experiment.checkpointing_suppressed):
+            return None
+        directory = None
+        if ckpt.mode == "disk":
+            directory = ckpt.directory
+            if directory is None and experiment is not None and experiment.checkpoint_dir is not None:
+                directory = experiment.checkpoint_dir / self.label
+            if directory is None:
+                raise InvalidArgumentError(
+                    f"TrainPhase {self.label!r} checkpoints to disk but has no directory: pass "
+                    "Checkpointing(mode='disk', directory=...), or set one on the experiment with "
+                    "experiment.set_checkpoint_dir(path) (the phase then writes to <path>/<phase label>/)."
+                )
+            directory.mkdir(parents=True, exist_ok=True)
+        return _RunCheckpoints(self, ckpt, graph, directory)
+
+    @contextmanager
+    def _checkpoints_end(self) -> Iterator[None]:
+        try:
+            yield
+        finally:
+            self._run_ckpt = None
 
     # ------------------------------------------------------------------ control
     def request_stop(self) -> None:
@@ -205,9 +317,12 @@ class TrainPhase(ExperimentPhase):
         self._check_against_graph(graph)
         if results is not None:
             results.record_loss_nodes(self._loss_nodes(graph))
-        with self._guard(results):
+        checkpoints = self._run_ckpt = self._run_checkpoints(graph)
+        with self._guard(results), self._checkpoints_end():
             executions = self._build_sampler_executions(show_progress=show_sampler_progress)
             self._fire("on_phase_start", results)
+            if checkpoints is not None:
+                checkpoints.save("phase_start")
             last_epoch = 0
             with progress_bar(
                 enabled=show_training_progress,
@@ -219,7 +334,12 @@ class TrainPhase(ExperimentPhase):
                 for epoch in range(self.n_epochs):
                     last_epoch = epoch
                     yield from self._iter_epoch(
-                        epoch, executions, results, show_training_progress, persist_progress or persist_epoch_progress
+                        epoch,
+                        executions,
+                        results,
+                        show_training_progress,
+                        persist_progress or persist_epoch_progress,
+                        checkpoints,
                     )
                     postfix = self._postfix(results, epoch, val_loss_metric)
                     epoch_bar.set_postfix(postfix, refresh=False)
@@ -227,6 +347,8 @@ class TrainPhase(ExperimentPhase):
                     if self._stop_requested:
                         break
             self._fire("on_phase_end", results)
+            if checkpoints is not None:
+                checkpoints.save("phase_end", last_epoch)
             if results is not None:
                 kept = self._retained_epochs(last_epoch, final=True)
                 if kept is not None:
@@ -255,9 +377,12 @@ class TrainPhase(ExperimentPhase):
         results: TrainResults | None,
         show: bool,
         leave: bool,
+        checkpoints: _RunCheckpoints | None = None,
     ) -> Iterator[ExecutionContext]:
         ctx = ExecutionContext(self.label, epoch_idx=epoch, batch_idx=0)
         self._fire("on_epoch_start", results, ctx, epoch_idx=epoch)
+        if checkpoints is not None:
+            checkpoints.save("epoch_start", epoch)
         metrics = None if results is None else results.metrics()
         epoch_batches = [execution.batches(epoch) for execution in executions]
         counts = [min(len(v) for v in batches.values()) for batches in epoch_batches]
@@ -278,6 +403,8 @@ class TrainPhase(ExperimentPhase):
                         )
                 ctx = ExecutionContext.trusted(self.label, epoch, batch_idx, inputs)
                 self._fire("on_batch_start", results, ctx, epoch_idx=epoch, batch_idx=batch_idx)
+                if checkpoints is not None:
+                    checkpoints.save("batch_start", epoch, batch_idx)
                 yield ctx
                 value = sum(map(_loss_value, ctx.losses.values()))
                 total += value
@@ -286,6 +413,8 @@ class TrainPhase(ExperimentPhase):
                     if recording:
                         results.add_execution_context(ctx.detach_tensors())
                 self._fire("on_batch_end", results, ctx, epoch_idx=epoch, batch_idx=batch_idx)
+                if checkpoints is not None:
+                    checkpoints.save("batch_end", epoch, batch_idx)
                 if shown:
                     bar.set_postfix({TRAIN_LOSS: f"{value:.4g}"}, refresh=False)
                     bar.update(1)
@@ -294,6 +423,8 @@ class TrainPhase(ExperimentPhase):
             kept = self._retained_epochs(epoch)
             if kept is not None:
                 results.retain_epochs(kept)
+        if checkpoints is not None:  # before the callbacks: EarlyStopping finds this epoch's checkpoint
+            checkpoints.save("epoch_end", epoch)
         self._fire("on_epoch_end", results, ctx, epoch_idx=epoch)  # ctx: the epoch's last step
 
     @staticmethod
@@ -337,6 +468,7 @@ class TrainPhase(ExperimentPhase):
             "n_epochs": self.n_epochs,
             "batch_schedule": self.batch_schedule.value,
             "result_recording": self.result_recording.value,
+            "checkpointing": None if self._checkpointing is None else self._checkpointing.get_config(),
         }
 
     @classmethod
@@ -348,4 +480,7 @@ class TrainPhase(ExperimentPhase):
             n_epochs=config.get("n_epochs", 1),
             batch_schedule=config.get("batch_schedule", "zip_strict"),
             result_recording=config.get("result_recording", "all"),
+            checkpointing=None
+            if config.get("checkpointing") is None
+            else Checkpointing.from_config(config["checkpointing"]),
         )
