@@ -15,9 +15,9 @@ object goes through :func:`resolve`, under these rules:
    ``__module__`` and ``__qualname__`` equal the path. A class re-exported or imported into a
    module (``modularml.io.container:io.FileIO``, ``some.module:subprocess.Popen``) is refused.
 4. Unless packaged code is allowed, the module must belong to an **allowed distribution**: the
-   ``modularml`` package, the packages of loaded ModularML plugins, and the frameworks of installed
-   backends (``torch``, ``sklearn``...). With ``allow_packaged_code=True`` a user's own modules
-   may be imported.
+   ``modularml`` package, the packages of loaded ModularML plugins, the packages their registered
+   components come from, and the frameworks of installed backends (``torch``, ``sklearn``...).
+   With ``allow_packaged_code=True`` a user's own modules may be imported.
 5. What is found must be of the **expected kind**, checked before anything is called: a class
    must be a subclass of ``base`` (or pass it, when ``base`` is a predicate); where the caller
    gives ``recognized``, an unregistered class from an allowed distribution must also pass it (a
