@@ -223,12 +223,16 @@ class ModelGraph(GraphTopology, GraphTraining):
     def load(cls, filepath: str | Path, *, allow_packaged_code: bool = False, overwrite: bool = False) -> ModelGraph:
         """Load a ModelGraph (nodes, connections, learned state) saved with :meth:`save`.
 
+        The file holds the graph, not the data: the FeatureSets its nodes read must be registered in
+        the active context first (``mml.FeatureSet.load(path)``); the error names every missing one.
+
         Args:
             overwrite: Replace colliding registrations in the active context. If False, nodes whose
                 node_id is taken get new ids (labels must still be free under the context's policy).
 
         Raises:
-            SerializationError: If the file is damaged, not a ModelGraph, or cannot be rebuilt.
+            SerializationError: If the file is damaged, not a ModelGraph, cannot be rebuilt, or reads
+                FeatureSets that are not registered.
         """
         from modularml.io import read_container
         from modularml.plugins.resolver import loading
@@ -241,6 +245,7 @@ class ModelGraph(GraphTopology, GraphTraining):
             with loading(container.path, allow_packaged_code=allow_packaged_code, what="graph"):
                 config, state = copy.deepcopy(container.config), copy.deepcopy(container.state)
                 _check_graph_file(config, state)
+                _check_featuresets_registered(config, ctx)
                 if not overwrite:
                     taken = {n["node_id"] for n in config["nodes"] if ctx.has_node(node_id=n["node_id"])}
                     if taken:
@@ -312,6 +317,29 @@ def _check_graph_file(config: Any, state: Any) -> None:
     unknown = sorted(set(state["nodes"]) - ids)
     if unknown:
         raise SerializationError(f"its state holds nodes {unknown} that its config does not define.")
+
+
+def _check_featuresets_registered(config: Mapping[str, Any], ctx: ExperimentContext) -> None:
+    """Refuse, naming all of them, when FeatureSets the graph reads are not registered in ``ctx``.
+
+    A graph file holds the graph, not its data: its FeatureSets are loaded (or built) first.
+    """
+    needed: dict[str, str | None] = {}
+    for node in config["nodes"]:
+        for ref in node.get("upstream_refs") or []:
+            if isinstance(ref, Mapping) and ref.get("kind") == "featureset" and isinstance(ref.get("node_label"), str):
+                needed.setdefault(ref["node_label"], ref.get("node_id"))
+    missing = [
+        label
+        for label, node_id in needed.items()
+        if not (isinstance(node_id, str) and ctx.has_node(node_id=node_id)) and not ctx.has_node(label=label)
+    ]
+    if missing:
+        raise SerializationError(
+            f"the graph reads the FeatureSets {sorted(missing)}, which are not registered in the active "
+            "ExperimentContext. A graph file holds the graph, not its data: load or build them first "
+            "(mml.FeatureSet.load(path)), then load the graph."
+        )
 
 
 def _remap_ids(value: Any, mapping: dict[str, str]) -> Any:
