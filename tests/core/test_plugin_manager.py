@@ -212,8 +212,10 @@ def test_lookup_is_case_insensitive_when_unique(manager: PluginManager) -> None:
     manager.register(Plugin(), name="p")
     callbacks = manager.registry("callbacks")
     assert callbacks.get("earlystop") is int
-    assert callbacks.names() == ["EarlyStop", "Other"]
-    with pytest.raises(NotRegisteredError, match=r"No callback named 'Late' is registered\. Available: \['EarlyStop'"):
+    assert callbacks.names() == ["CSVLogger", "EarlyStop", "Other"]  # the core's own, and the plugin's
+    with pytest.raises(
+        NotRegisteredError, match=r"No callback named 'Late' is registered\. Available: \['CSVLogger', 'EarlyStop'"
+    ):
         callbacks.get("Late")
 
 

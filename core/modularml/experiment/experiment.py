@@ -68,6 +68,13 @@ class ExperimentRun:
         """Seconds the run took."""
         return self.ended_at - self.started_at
 
+    def metrics_to_pandas(self) -> Any:
+        """The run's metrics as one long-format DataFrame (``phase``, ``name``, ``epoch``, ``batch``, ``value``).
+
+        See :meth:`PhaseGroupResults.metrics_to_pandas`; needs pandas.
+        """
+        return self.results.metrics_to_pandas()
+
 
 def _flag_names(phase_cls: type) -> tuple[set[str], bool]:
     """The display flags a phase class accepts, and whether it accepts any keyword (``**kwargs``)."""

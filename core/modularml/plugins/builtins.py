@@ -36,3 +36,8 @@ def register_samplers(register: Registrar) -> None:
     register("NSampler", "modularml.samplers.n_sampler:NSampler")
     register("PairedSampler", "modularml.samplers.paired:PairedSampler")
     register("TripletSampler", "modularml.samplers.triplet:TripletSampler")
+
+
+@hookimpl
+def register_callbacks(register: Registrar) -> None:
+    register("CSVLogger", "modularml.callbacks.loggers:CSVLogger")

@@ -147,6 +147,33 @@ class MetricStore:
             for e in self.entries()
         ]
 
+    def to_pandas(self, *, phase: str | None = None) -> Any:
+        """All entries as a long-format ``pandas.DataFrame`` (needs ``pip install "modularml[pandas]"``).
+
+        Columns: ``name``, ``epoch``, ``batch`` (nullable ``Int64``: missing for epoch-level
+        values), ``value`` (float64), and ``phase`` first when ``phase`` is given. Rows are in the
+        order of :meth:`entries`: by name, then epoch, then batch (epoch-level last).
+
+        Args:
+            phase: The label of the phase the metrics belong to, added as a column.
+
+        Raises:
+            ImportError: If pandas is not installed; the message says how to install it.
+        """
+        from modularml.data.formats import import_pandas
+
+        pd = import_pandas()
+        entries = self.entries()
+        columns = {
+            "name": pd.Series([e.name for e in entries], dtype="object"),
+            "epoch": pd.Series([e.epoch_idx for e in entries], dtype="int64"),
+            "batch": pd.Series([e.batch_idx for e in entries], dtype="Int64"),
+            "value": pd.Series([e.value for e in entries], dtype="float64"),
+        }
+        if phase is not None:
+            columns = {"phase": pd.Series([phase] * len(entries), dtype="object"), **columns}
+        return pd.DataFrame(columns)
+
     def __contains__(self, name: object) -> bool:
         return any(key[0] == name for key in self._entries)
 

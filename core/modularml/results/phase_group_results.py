@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from modularml.errors import InvalidArgumentError, InvalidTypeError, NotRegisteredError
 from modularml.results.eval_results import EvalResults
 from modularml.results.fit_results import FitResults
+from modularml.results.metric_store import MetricStore
 from modularml.results.phase_results import PhaseResults
 from modularml.results.train_results import TrainResults
 
@@ -107,6 +108,21 @@ class PhaseGroupResults:
                 )
             out[label[-1]] = phase_result
         return out
+
+    def metrics_to_pandas(self) -> Any:
+        """The metrics of every phase in this group (nested groups too) as one long-format DataFrame.
+
+        Columns ``phase`` (the phase's label, preceded by the labels of the nested groups it is in:
+        ``"inner/train"``), ``name``, ``epoch``, ``batch``, ``value``; phases in execution order.
+        Needs pandas.
+        """
+        from modularml.data.formats import import_pandas
+
+        pd = import_pandas()
+        frames = [result.metrics().to_pandas(phase="/".join(path)) for path, result in self._iter_phase_results(())]
+        if not frames:
+            return MetricStore().to_pandas(phase="")
+        return pd.concat(frames, ignore_index=True)
 
     def _iter_phase_results(self, prefix: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], PhaseResults]]:
         for label, result in self._results.items():

@@ -116,6 +116,13 @@ class PhaseResults:
         """The scalar metrics logged during the phase."""
         return self._metrics
 
+    def metrics_to_pandas(self) -> Any:
+        """The phase's metrics as a long-format DataFrame: ``phase``, ``name``, ``epoch``, ``batch``, ``value``.
+
+        See :meth:`MetricStore.to_pandas`; needs pandas.
+        """
+        return self._metrics.to_pandas(phase=self.label)
+
     def callbacks(self, kind: str | None = None) -> list[CallbackResult]:
         """Recorded callback results (of ``kind`` only, if given)."""
         return [r for r in self._callbacks if kind is None or r.kind == kind]
