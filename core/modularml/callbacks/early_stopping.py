@@ -191,9 +191,15 @@ class EarlyStopping(Callback):
         if self._improves(value):
             self._best_value, self._best_epoch, self._wait = value, epoch, 0
             if self._restore_best:
-                # The phase's own checkpoint of this epoch serves, unless max_to_keep may delete it later.
+                # The phase's own checkpoint of this epoch serves, unless it may be deleted or replaced later
+                # (max_to_keep, or a name template of the user's that may reuse its file).
                 ckpt = getattr(phase, "active_checkpointing", None)
-                kept = ckpt is not None and ckpt.has_key(epoch) and ckpt.max_to_keep is None
+                kept = (
+                    ckpt is not None
+                    and ckpt.has_key(epoch)
+                    and ckpt.max_to_keep is None
+                    and (ckpt.mode == "memory" or ckpt.get_config()["name_template"] is None)
+                )
                 self._snapshot = None if kept else copy.deepcopy(phase.resolve_model_graph().get_state())
             return None
         self._wait += 1

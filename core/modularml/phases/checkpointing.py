@@ -547,6 +547,15 @@ class Checkpointing:
             return key in self._states
         return self.get_path(key) is not None
 
+    def forget(self, key: int | str) -> None:
+        """Stop tracking ``key`` without touching any file (its file now holds another checkpoint).
+
+        A parent calls this when a name template gives a later checkpoint the file of an earlier
+        one (a rolling ``"{phase}_latest"``): the earlier key must not claim the new content.
+        """
+        self._states.pop(key, None)
+        self._paths.pop(key, None)
+
     def reset(self) -> None:
         """Clear all tracked states and counters.
 

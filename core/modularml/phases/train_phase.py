@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from modularml.batches import BatchView, ExecutionContext
 from modularml.errors import InvalidArgumentError, InvalidTypeError
+from modularml.io import container_path
 from modularml.losses.applied_loss import AppliedLoss
 from modularml.phases.base import ExperimentPhase, _loss_value, _NoBar, progress_bar
 from modularml.phases.callback import Callback
@@ -32,13 +33,27 @@ __all__ = ["TrainPhase"]
 TRAIN_LOSS = "train_loss"
 
 
+#: File names of disk checkpoints, per hook, when the Checkpointing has no name_template of its own.
+DEFAULT_CHECKPOINT_NAMES = {
+    "phase_start": "{phase}_start",
+    "phase_end": "{phase}_end",
+    "epoch_start": "{phase}_epoch{epoch:04d}_start",
+    "epoch_end": "{phase}_epoch{epoch:04d}",
+    "batch_start": "{phase}_epoch{epoch:04d}_batch{batch:06d}_start",
+    "batch_end": "{phase}_epoch{epoch:04d}_batch{batch:06d}",
+}
+
+
 class _RunCheckpoints:
     """The checkpoints of one run of a phase: when a hook fires, save the graph state as its Checkpointing says.
 
     Keys: the epoch index (an ``int``) for ``epoch_end``, so that ``EarlyStopping`` finds the best
     epoch's state; ``"<hook>"`` for phase hooks, ``"<hook>:<epoch>"`` and ``"<hook>:<epoch>:<batch>"``
     for the others. Memory mode keeps a deep copy of ``ModelGraph.get_state()``; disk mode writes
-    ``ModelGraph.save_checkpoint`` files into ``directory``.
+    ``ModelGraph.save_checkpoint`` files into ``directory``, named by :data:`DEFAULT_CHECKPOINT_NAMES`
+    unless the Checkpointing has a ``name_template`` of its own. A template that gives a later
+    checkpoint the file of an earlier one (``"{phase}_latest"``) replaces it: the earlier key is
+    forgotten, so it never claims the newer content.
     """
 
     def __init__(self, phase: TrainPhase, checkpointing: Checkpointing, graph: ModelGraph, directory: Path | None):
@@ -61,9 +76,17 @@ class _RunCheckpoints:
             ckpt.record_memory(key, copy.deepcopy(self.graph.get_state()))
             return
         assert self.directory is not None
-        name = ckpt.format_name(phase=self.phase.label, epoch=epoch, batch=batch)
-        meta = {"phase": self.phase.label, "hook": hook, "epoch": epoch, "batch": batch}
-        path = self.graph.save_checkpoint(self.directory / name, overwrite=ckpt.overwrite, meta=meta)
+        values = {"phase": self.phase.label, "epoch": epoch, "batch": batch}
+        own_template = ckpt.get_config()["name_template"]
+        name = (
+            ckpt.format_name(**values) if own_template is not None else DEFAULT_CHECKPOINT_NAMES[hook].format(**values)
+        )
+        target = container_path(self.directory / name, "ckpt")
+        for other in ckpt.saved_keys:
+            if other != key and ckpt.get_path(other) == target:
+                ckpt.forget(other)  # the file is about to hold this checkpoint instead
+        meta = {**values, "hook": hook}
+        path = self.graph.save_checkpoint(target, overwrite=ckpt.overwrite, meta=meta)
         ckpt.record_disk(key, path)
 
 
@@ -188,8 +211,9 @@ class TrainPhase(ExperimentPhase):
 
         Its ``save_on`` hooks must be TrainPhase hooks (``phase_start``, ``phase_end``,
         ``epoch_start``, ``epoch_end``, ``batch_start``, ``batch_end``) and its ``name_template`` may
-        use ``{phase}``, ``{epoch}`` and ``{batch}``; without one, ``"{phase}_epoch{epoch:04d}"`` is
-        used (``"{phase}_epoch{epoch:04d}_batch{batch:06d}"`` when it saves on batch hooks). In disk
+        use ``{phase}``, ``{epoch}`` and ``{batch}``; without one, files are named per hook
+        (:data:`DEFAULT_CHECKPOINT_NAMES`: ``train_epoch0004`` at an epoch end, ``train_epoch0004_start``
+        at its start, ``train_end`` at the phase end...). In disk
         mode without a ``directory``, files go to ``<experiment checkpoint dir>/<phase label>/``
         (:meth:`Experiment.set_checkpoint_dir`), chosen when the phase runs.
 
@@ -205,10 +229,10 @@ class TrainPhase(ExperimentPhase):
             checkpointing.validate_for(
                 f"TrainPhase {self.label!r}", Checkpointing.TRAIN_PHASE_HOOKS, Checkpointing.TRAIN_PHASE_PLACEHOLDERS
             )
-            if checkpointing.name_template is None:
+            if checkpointing.name_template is None:  # shown as the name of its epoch (or batch) ends
                 batches = any(hook.startswith("batch") for hook in checkpointing.save_on)
                 checkpointing.set_default_name_template(
-                    "{phase}_epoch{epoch:04d}_batch{batch:06d}" if batches else "{phase}_epoch{epoch:04d}"
+                    DEFAULT_CHECKPOINT_NAMES["batch_end" if batches else "epoch_end"]
                 )
         self._checkpointing = checkpointing
 

@@ -493,3 +493,19 @@ def test_repr_shows_configuration(tmp_path) -> None:
         f"Checkpointing(mode='disk', save_on=['phase_end'], every_n=2, directory={str(tmp_path)!r}, "
         "name_template='{label}', max_to_keep=1, overwrite=False)"
     )
+
+
+def test_forget_drops_a_key_and_leaves_its_file(tmp_path: Path) -> None:
+    ckpt = Checkpointing(mode="disk", directory=tmp_path)
+    path = tmp_path / "a.ckpt.mml"
+    path.write_bytes(b"x")
+    ckpt.record_disk(0, path)
+    ckpt.record_disk(1, path)
+    ckpt.forget(0)
+    assert ckpt.saved_keys == [1]
+    assert path.exists()
+    memory = Checkpointing()
+    memory.record_memory("k", {"a": 1})
+    memory.forget("k")
+    memory.forget("never recorded")  # nothing to do
+    assert memory.saved_keys == []

@@ -183,3 +183,49 @@ def test_early_stopping_restores_the_best_epoch_from_the_checkpoints(linear_setu
     assert calls["get_state"] == len(watcher.seen) + 1
     np.testing.assert_array_equal(_weights(s.graph)["weight"], watcher.seen[best]["weight"])
     assert phase.active_checkpointing is None  # only while the phase runs
+
+
+def test_default_names_tell_the_hooks_apart(linear_setup, tmp_path: Path) -> None:
+    s = linear_setup()
+    ckpt = Checkpointing(
+        mode="disk", directory=tmp_path, save_on=["phase_start", "epoch_start", "epoch_end", "phase_end"]
+    )
+    _phase(s, ckpt, n_epochs=2).execute(**QUIET)
+    assert sorted(p.name.removesuffix(".ckpt.mml") for p in tmp_path.iterdir()) == [
+        "train_end",
+        "train_epoch0000",
+        "train_epoch0000_start",
+        "train_epoch0001",
+        "train_epoch0001_start",
+        "train_start",
+    ]
+    assert ckpt.saved_keys == [0, 1, "epoch_start:0", "epoch_start:1", "phase_end", "phase_start"]
+
+
+def test_a_rolling_name_keeps_only_the_latest_key(linear_setup, tmp_path: Path) -> None:
+    s = linear_setup()
+    ckpt = Checkpointing(mode="disk", directory=tmp_path, name_template="{phase}_latest")
+    watcher = WeightsAtEpochEnd(s.graph)
+    phase = _phase(s, ckpt)
+    phase.add_callback(watcher)
+    phase.execute(**QUIET)
+    assert [p.name for p in tmp_path.iterdir()] == ["train_latest.ckpt.mml"]
+    assert ckpt.saved_keys == [2], "the earlier epochs' keys do not claim the file that now holds epoch 2"
+    _phase(s, None, n_epochs=1).execute(**QUIET)
+    s.graph.restore_checkpoint(ckpt.get_path(2))
+    np.testing.assert_array_equal(_weights(s.graph)["weight"], watcher.seen[2]["weight"])
+
+
+def test_early_stopping_keeps_its_own_snapshot_when_checkpoints_may_be_replaced(linear_setup, tmp_path: Path) -> None:
+    s = linear_setup(lr=0.5)
+    ckpt = Checkpointing(mode="disk", directory=tmp_path, name_template="{phase}_latest")
+    phase = _phase(s, ckpt, n_epochs=12)
+    phase.add_callback(Evaluation.from_split("val", split="val", losses=[s.loss]))
+    phase.add_callback(EarlyStopping(patience=2, restore_best=True))
+    watcher = WeightsAtEpochEnd(s.graph)
+    phase.add_callback(watcher)
+    results = phase.execute(**QUIET)
+    summary = results.callbacks("early_stopping")[0]
+    assert summary.restored
+    assert summary.best_epoch < max(watcher.seen)
+    np.testing.assert_array_equal(_weights(s.graph)["weight"], watcher.seen[summary.best_epoch]["weight"])
