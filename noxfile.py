@@ -24,6 +24,7 @@ TORCH = "torch==2.13.0"
 TENSORFLOW = "tensorflow-cpu==2.21.0"
 SCIKIT_LEARN = "scikit-learn>=1.3"
 PANDAS = "pandas>=2.0"
+MATPLOTLIB = "matplotlib>=3.7"  # the plot extra
 TEST_TOOLS = ["pytest>=8"]
 
 CORE = "core"
@@ -57,7 +58,7 @@ def _editable(*folders: str) -> list[str]:
 
 def _install_everything(session: nox.Session) -> None:
     _warn_if_disk_short(session)
-    session.install(*_editable(*DISTRIBUTIONS), TORCH, TENSORFLOW, SCIKIT_LEARN, PANDAS, *TEST_TOOLS)
+    session.install(*_editable(*DISTRIBUTIONS), TORCH, TENSORFLOW, SCIKIT_LEARN, PANDAS, MATPLOTLIB, *TEST_TOOLS)
 
 
 @nox.session
@@ -70,9 +71,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def core(session: nox.Session) -> None:
-    """The core, the example plugin and the numpy backend plugin, with NO ML framework installed."""
+    """The core, the example plugin and the numpy backend plugin, with NO ML framework installed (pandas, matplotlib: extras)."""
     _warn_if_disk_short(session)
-    session.install(*_editable(CORE, EXAMPLE_PLUGIN, NUMPY_PLUGIN), PANDAS, *TEST_TOOLS)
+    session.install(*_editable(CORE, EXAMPLE_PLUGIN, NUMPY_PLUGIN), PANDAS, MATPLOTLIB, *TEST_TOOLS)
     session.run(
         "pytest",
         "tests/core",

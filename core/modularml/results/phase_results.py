@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -115,6 +115,18 @@ class PhaseResults:
     def metrics(self) -> MetricStore:
         """The scalar metrics logged during the phase."""
         return self._metrics
+
+    def plot_metrics(self, names: Sequence[str] | None = None, *, log_scale: bool = False, ax: Any = None) -> Any:
+        """Epoch-level values of ``names`` (every metric with epoch-level values by default), one line each.
+
+        Needs matplotlib (``pip install "modularml[plot]"``); returns the figure without showing it.
+        See :func:`modularml.results.plots.plot_epoch_metrics`.
+        """
+        from modularml.results.plots import plot_epoch_metrics
+
+        store = self._metrics
+        chosen = list(names) if names is not None else [n for n in store.names if store.epoch_values(n)]
+        return plot_epoch_metrics(store, chosen, title=f"metrics of {self.label!r}", log_scale=log_scale, ax=ax)
 
     def metrics_to_pandas(self) -> Any:
         """The phase's metrics as a long-format DataFrame: ``phase``, ``name``, ``epoch``, ``batch``, ``value``.

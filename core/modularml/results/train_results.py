@@ -38,6 +38,28 @@ class TrainResults(PhaseResults):
         """
         return self._metrics.epoch_values(name)
 
+    def plot_losses(self, *, log_scale: bool = False, ax: Any = None) -> Any:
+        """The loss metrics per epoch (``train_loss``, ``val_loss`` and any other ``*_loss``), one line each.
+
+        Needs matplotlib (``pip install "modularml[plot]"``); returns the figure without showing it.
+
+        Args:
+            log_scale: Use a logarithmic y axis.
+            ax: Axes to draw into; a new figure by default.
+
+        Returns:
+            matplotlib.figure.Figure: The figure.
+
+        Raises:
+            ValueError: If no loss metric was logged per epoch.
+        """
+        from modularml.results.plots import plot_epoch_metrics
+
+        names = [n for n in self._metrics.names if n.endswith("_loss") and self._metrics.epoch_values(n)]
+        return plot_epoch_metrics(
+            self._metrics, names, title=f"losses of {self.label!r}", ylabel="loss", log_scale=log_scale, ax=ax
+        )
+
     # ------------------------------------------------------------------ validation
     def _evaluations(self, label: str | None) -> list[CallbackResult]:
         found = [r for r in self._callbacks if r.kind == EVALUATION_KIND and isinstance(r.value, PhaseResults)]
