@@ -71,7 +71,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def core(session: nox.Session) -> None:
-    """The core, the example plugin and the numpy backend plugin, with NO ML framework installed (pandas, matplotlib: extras)."""
+    """The core, the example and numpy plugins, with NO ML framework installed (only the pandas and plot extras)."""
     _warn_if_disk_short(session)
     session.install(*_editable(CORE, EXAMPLE_PLUGIN, NUMPY_PLUGIN), PANDAS, MATPLOTLIB, *TEST_TOOLS)
     session.run(
