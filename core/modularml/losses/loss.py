@@ -409,10 +409,7 @@ class Loss:
         return impl
 
     def _found_by_name(self, cls: type) -> bool:
-        try:
-            return self._trainable(self._backend).resolve_loss(cls.__name__) is cls
-        except (KeyError, ValueError):
-            return False
+        return backend_knows("resolve_loss", self._backend, cls)
 
     def _describe_loss(self) -> str:
         if self._source == "name":

@@ -414,10 +414,7 @@ class Optimizer:
         return impl
 
     def _found_by_name(self, cls: type) -> bool:
-        try:
-            return self._trainable(self._backend).resolve_optimizer(cls.__name__) is cls
-        except (KeyError, ValueError):
-            return False
+        return backend_knows("resolve_optimizer", self._backend, cls)
 
     def _describe_opt(self) -> str:
         if self._source == "name":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -207,6 +208,27 @@ class Registry:
             PluginError: If the registered import path cannot be imported.
         """
         return self.entry(name, backend=backend).load()
+
+    def name_of(self, obj: Any, *, backend: str | None = None) -> str | None:
+        """The name ``obj`` itself is registered under (of ``backend``'s entries, if given), or None.
+
+        Entries registered as import paths are compared only when their module is imported
+        already, so asking imports nothing.
+        """
+        for found in self._entries.values():
+            if backend is not None and found.backend not in (None, backend):
+                continue
+            target = found.obj
+            if isinstance(target, str):
+                if target.partition(":")[0] not in sys.modules:
+                    continue
+                try:
+                    target = load_object(target)
+                except (ImportError, AttributeError):
+                    continue
+            if target is obj:
+                return found.name
+        return None
 
     def names(self, *, backend: str | None = None) -> list[str]:
         """Sorted registered names, limited to one backend for scoped registries if given."""

@@ -38,7 +38,6 @@ import contextlib
 import contextvars
 import importlib
 import re
-import sys
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -219,7 +218,7 @@ def resolve(
             "or, if you trust the file, pass allow_packaged_code=True."
         )
     obj = _defined_object(module_name, qualname, functions=functions, refuse=refuse)
-    is_registered = registry is not None and _is_registered(registry, obj, backend)
+    is_registered = registry is not None and registry.name_of(obj, backend=backend) is not None
     if isinstance(obj, types.FunctionType):
         if not (is_registered or allow):
             raise refuse(
@@ -267,26 +266,6 @@ def _registered_by_path(registry: Any, path: str, backend: str | None) -> Any:
         elif _own_path(found.obj) == path:
             return found
     return None
-
-
-def _is_registered(registry: Any, obj: Any, backend: str | None) -> bool:
-    """Whether ``obj`` is the object of an entry (string entries count when their module is imported)."""
-    from modularml.plugins.registry import load_object
-
-    for found in registry.entries():
-        if backend is not None and found.backend not in (None, backend):
-            continue
-        target = found.obj
-        if isinstance(target, str):
-            if target.partition(":")[0] not in sys.modules:
-                continue
-            try:
-                target = load_object(target)
-            except (ImportError, AttributeError):
-                continue
-        if target is obj:
-            return True
-    return False
 
 
 def _own_path(obj: Any) -> str | None:

@@ -100,19 +100,7 @@ def resolve_registered_scaler(name: str) -> tuple[str, Any]:
 
 def registered_name(cls: Any) -> str | None:
     """The name a class is registered under, if any (import paths are compared only when already imported)."""
-    for entry in _scaler_registry():
-        obj = entry.obj
-        if isinstance(obj, str):
-            module_name = obj.partition(":")[0]
-            if module_name not in sys.modules:
-                continue
-            try:
-                obj = load_object(obj)
-            except (ImportError, AttributeError):
-                continue
-        if obj is cls:
-            return entry.name
-    return None
+    return _scaler_registry().name_of(cls)
 
 
 class _SupportedScalers(Mapping[str, Any]):
