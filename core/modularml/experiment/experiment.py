@@ -331,7 +331,7 @@ class Experiment:
             raise InvalidArgumentError(
                 f"Cannot restore {str(path)!r}: this experiment's context has no ModelGraph to restore it into."
             )
-        graph.restore_checkpoint(path)
+        graph.restore_checkpoint(container)  # the file is read once
 
     # ------------------------------------------------------------------ callbacks
     @property

@@ -20,6 +20,7 @@ from modularml.errors import GraphTopologyError, InvalidArgumentError, InvalidTy
 from modularml.graph.diagram import graph_mermaid
 from modularml.graph.topology import GraphTopology
 from modularml.graph.training import GraphTraining, _StepPlan
+from modularml.io import Container
 from modularml.nodes.graph_node import GraphNode
 from modularml.optimizers import Optimizer
 
@@ -278,16 +279,28 @@ class ModelGraph(GraphTopology, GraphTraining):
             overwrite=overwrite,
         )
 
-    def restore_checkpoint(self, filepath: str | Path) -> ModelGraph:
+    def restore_checkpoint(self, filepath: str | Path | Container) -> ModelGraph:
         """Restore the state saved by :meth:`save_checkpoint`; returns self.
 
+        Args:
+            filepath: The checkpoint file, or its :class:`~modularml.io.Container` when the caller
+                has read it already (with :func:`~modularml.io.read_container`).
+
         Raises:
-            SerializationError: If the checkpoint is of another graph (different node ids).
+            SerializationError: If the file is damaged, not a model-graph checkpoint, or the
+                checkpoint is of another graph (different node ids).
         """
         from modularml.io import read_container
         from modularml.plugins.resolver import loading
 
-        container = read_container(filepath, kind=CHECKPOINT_KIND)
+        if isinstance(filepath, Container):
+            container = filepath
+            if container.kind != CHECKPOINT_KIND:
+                raise SerializationError(
+                    f"Cannot restore {str(container.path)!r}: it holds a {container.kind!r} file, not a checkpoint."
+                )
+        else:
+            container = read_container(filepath, kind=CHECKPOINT_KIND)
         container.require_class(ModelGraph)
         nodes = container.state.get("nodes")
         if not isinstance(nodes, Mapping) or sorted(nodes) != sorted(self._nodes):

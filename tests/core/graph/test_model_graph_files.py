@@ -135,3 +135,19 @@ def test_config_round_trip(regression_fs) -> None:
         clone = mml.ModelGraph.from_config(config)
         assert clone.get_config() == config
         assert not clone.is_built
+
+
+def test_restore_checkpoint_takes_a_container_already_read(regression_fs, tmp_path) -> None:
+    from modularml.io import read_container
+
+    fs = regression_fs()
+    graph, losses = _build(fs, global_optimizer=True)
+    graph.build()
+    path = graph.save_checkpoint(tmp_path / "c")
+    saved = _outputs(graph, fs)
+    _train(graph, fs, losses, 2)
+    assert graph.restore_checkpoint(read_container(path)) is graph
+    for label, value in _outputs(graph, fs).items():
+        np.testing.assert_array_equal(value, saved[label])
+    with pytest.raises(SerializationError, match=r"holds a 'mg' file, not a checkpoint"):
+        graph.restore_checkpoint(read_container(graph.save(tmp_path / "g")))
