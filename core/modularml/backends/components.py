@@ -182,7 +182,11 @@ def import_path(obj: Any) -> str | None:
     qualname = getattr(obj, "__qualname__", None)
     if not isinstance(module, str) or not isinstance(qualname, str) or "<" in qualname:
         return None
-    found: Any = sys.modules.get(module)
-    for part in qualname.split("."):
-        found = getattr(found, part, None)
-    return f"{module}:{qualname}" if found is obj else None
+    from modularml.plugins.packaging import executed_module
+
+    for found in (sys.modules.get(module), executed_module(module)):  # a class run from packaged source too
+        for part in qualname.split("."):
+            found = getattr(found, part, None)
+        if found is obj:
+            return f"{module}:{qualname}"
+    return None

@@ -16,7 +16,8 @@ from numpy.typing import DTypeLike
 
 from modularml.backends.devices import normalize_device
 from modularml.backends.padding import PAD_MODES, PadWidth, check_pad_mode, normalize_pad_width
-from modularml.errors import DeviceError
+from modularml.backends.randomness import numpy_global_state, set_numpy_global_state
+from modularml.errors import DeviceError, InvalidArgumentError
 
 __all__ = ["NumpyTensorOps"]
 
@@ -47,6 +48,22 @@ class NumpyTensorOps:
         """Seed this backend's generator and numpy's global one (used by estimators without ``random_state``)."""
         self._rng = np.random.default_rng(seed)
         np.random.seed(seed % 2**32)
+
+    def get_rng_state(self) -> dict[str, Any]:
+        """This backend's generator (its bit generator's state) and numpy's global one."""
+        return {"generator": self._rng.bit_generator.state, "numpy_global": numpy_global_state()}
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        """Restore the generators of :meth:`get_rng_state`."""
+        if not isinstance(state, dict) or not isinstance(state.get("generator"), dict):
+            raise InvalidArgumentError(f"Not an RNG state of the {self.name!r} backend: {state!r:.120}.")
+        rng = np.random.default_rng()
+        try:
+            rng.bit_generator.state = state["generator"]
+        except (TypeError, ValueError, KeyError) as exc:
+            raise InvalidArgumentError(f"Not an RNG state of the {self.name!r} backend: {exc}") from None
+        set_numpy_global_state(state.get("numpy_global"))
+        self._rng = rng
 
     def random_normal(self, shape: Sequence[int], *, dtype: DTypeLike = "float32", device: str | None = None) -> Any:
         self._check_device(device)

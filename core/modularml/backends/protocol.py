@@ -80,6 +80,24 @@ class BackendProtocol(Protocol):
         """Seed the framework's random number generators (all devices)."""
         ...
 
+    def get_rng_state(self) -> dict[str, Any]:
+        """The state of every random number generator of the framework (all devices), as plain data.
+
+        JSON values and numpy arrays only, so that a checkpoint can hold it; :meth:`set_rng_state`
+        puts it back, after which the framework draws exactly what it would have drawn (dropout
+        masks included). Resuming a run from a checkpoint relies on it.
+        """
+        ...
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        """Restore the generators from :meth:`get_rng_state` output.
+
+        Raises:
+            InvalidArgumentError: If ``state`` is not what :meth:`get_rng_state` returns here
+                (another framework's, or saved with devices this machine lacks).
+        """
+        ...
+
     def random_normal(self, shape: Sequence[int], *, dtype: DTypeLike = "float32", device: str | None = None) -> Any:
         """Draw a native tensor of standard normal values from the framework's generator."""
         ...

@@ -250,6 +250,35 @@ class EarlyStopping(Callback):
             restored=restored,
         )
 
+    # ------------------------------------------------------------------ run state
+    def get_state(self) -> dict[str, Any]:
+        """Best value and epoch, epochs waited, the stop epoch and the best state's snapshot (when it keeps one)."""
+        return {
+            "best_value": self._best_value,
+            "best_epoch": self._best_epoch,
+            "stopped_epoch": self._stopped_epoch,
+            "wait": self._wait,
+            "snapshot": copy.deepcopy(self._snapshot),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state` output (a resumed run then stops when the uninterrupted one would).
+
+        Raises:
+            InvalidArgumentError: If ``state`` is not an EarlyStopping state.
+        """
+        keys = {"best_value", "best_epoch", "stopped_epoch", "wait", "snapshot"}
+        if not isinstance(state, dict) or set(state) != keys:
+            raise InvalidArgumentError(f"Not an EarlyStopping state (keys {sorted(keys)}): {state!r:.120}.")
+        wait = state["wait"]
+        if isinstance(wait, bool) or not isinstance(wait, int) or wait < 0:
+            raise InvalidArgumentError(f"An EarlyStopping state's 'wait' is an int >= 0; got {wait!r}.")
+        self._best_value = None if state["best_value"] is None else float(state["best_value"])
+        self._best_epoch = state["best_epoch"]
+        self._stopped_epoch = state["stopped_epoch"]
+        self._wait = wait
+        self._snapshot = copy.deepcopy(state["snapshot"])
+
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
         """Configuration to rebuild this callback."""

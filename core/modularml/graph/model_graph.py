@@ -240,42 +240,77 @@ class ModelGraph(GraphTopology, GraphTraining):
 
         container = read_container(filepath, kind=FILE_KIND)
         container.require_class(ModelGraph)
+        with loading(container.path, allow_packaged_code=allow_packaged_code, what="graph"):
+            return cls.from_saved(
+                container.config, container.state, allow_packaged_code=allow_packaged_code, overwrite=overwrite
+            )
+
+    @classmethod
+    def from_saved(
+        cls,
+        config: Mapping[str, Any],
+        state: Mapping[str, Any],
+        *,
+        allow_packaged_code: bool = False,
+        overwrite: bool = False,
+    ) -> ModelGraph:
+        """Rebuild a graph from the config and state of a file (:meth:`load`, experiment files), registered.
+
+        Checks the parts before anything is registered, names every FeatureSet the graph reads that
+        is not registered, remaps taken node ids unless ``overwrite``; a failure registers nothing.
+
+        Raises:
+            SerializationError: If the parts are malformed or the graph reads unregistered FeatureSets.
+        """
         ctx = ExperimentContext.get_active()
         snapshot = ctx.get_state()
         try:
-            with loading(container.path, allow_packaged_code=allow_packaged_code, what="graph"):
-                config, state = copy.deepcopy(container.config), copy.deepcopy(container.state)
-                _check_graph_file(config, state)
-                _check_featuresets_registered(config, ctx)
-                if not overwrite:
-                    taken = {n["node_id"] for n in config["nodes"] if ctx.has_node(node_id=n["node_id"])}
-                    if taken:
-                        mapping = {old: str(uuid.uuid4()) for old in taken}
-                        config = _remap_ids(config, mapping)
-                        state["nodes"] = {mapping.get(k, k): v for k, v in state["nodes"].items()}
-                with _policy(ctx, RegistrationPolicy.OVERWRITE if overwrite else None):
-                    graph = cls.from_config(config, allow_packaged_code=allow_packaged_code)
-                graph.set_state(state)
+            config, state = copy.deepcopy(dict(config)), copy.deepcopy(dict(state))
+            _check_graph_file(config, state)
+            _check_featuresets_registered(config, ctx)
+            if not overwrite:
+                taken = {n["node_id"] for n in config["nodes"] if ctx.has_node(node_id=n["node_id"])}
+                if taken:
+                    mapping = {old: str(uuid.uuid4()) for old in taken}
+                    config = _remap_ids(config, mapping)
+                    state["nodes"] = {mapping.get(k, k): v for k, v in state["nodes"].items()}
+            with _policy(ctx, RegistrationPolicy.OVERWRITE if overwrite else None):
+                graph = cls.from_config(config, allow_packaged_code=allow_packaged_code)
+            graph.set_state(state)
         except BaseException:
             ctx.set_state(snapshot)  # a failed load registers nothing
             raise
         return graph
 
     def save_checkpoint(
-        self, filepath: str | Path, *, overwrite: bool = False, meta: dict[str, Any] | None = None
+        self,
+        filepath: str | Path,
+        *,
+        overwrite: bool = False,
+        meta: dict[str, Any] | None = None,
+        run_state: dict[str, Any] | None = None,
     ) -> Path:
         """Save the full state (weights, optimizer state, freeze flags) to ``<name>.ckpt.mml``.
 
-        ``meta`` must hold JSON values and numpy arrays (nothing is pickled).
+        Args:
+            filepath: Where to save; completed to ``<name>.ckpt.mml``.
+            overwrite: Replace an existing file.
+            meta: JSON values and numpy arrays to keep with it (nothing is pickled).
+            run_state: The position of the run that saved it (a TrainPhase's epoch, batch, RNG
+                states, callback states, results so far), stored under ``state["run"]``, from which
+                ``Experiment.run_phase(phase, resume_from=...)`` continues; plain data too.
         """
         from modularml.io import write_container
 
+        state = self.get_state()
+        if run_state is not None:
+            state["run"] = run_state
         return write_container(
             filepath,
             kind=CHECKPOINT_KIND,
             cls=ModelGraph,
             config={"label": self.label, "node_ids": sorted(self._nodes), "meta": dict(meta or {})},
-            state=self.get_state(),
+            state=state,
             overwrite=overwrite,
         )
 

@@ -99,6 +99,28 @@ class Callback:
         """
         return set()
 
+    # ------------------------------------------------------------------ run state
+    def get_state(self) -> dict[str, Any]:
+        """What this callback learned during the current run (counters, best values), as plain data.
+
+        A resumable checkpoint stores it; :meth:`set_state` puts it back when the run resumes, so
+        the callback decides as if the run had never stopped. JSON values and numpy arrays only.
+        The default, for callbacks that keep nothing between hooks, is ``{}``.
+        """
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state` output (the default accepts only ``{}``).
+
+        Raises:
+            InvalidArgumentError: If ``state`` is not this callback's.
+        """
+        if state:
+            raise InvalidArgumentError(
+                f"{type(self).__name__} {self.label!r} keeps no run state, but was given {sorted(state)!r:.120}; "
+                "override get_state()/set_state() in a callback that keeps some."
+            )
+
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
         """Configuration to rebuild this callback (subclasses add their arguments)."""

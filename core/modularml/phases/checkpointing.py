@@ -567,6 +567,40 @@ class Checkpointing:
         self._paths.clear()
         self._hook_counts.clear()
 
+    def records(self) -> dict[str, Any]:
+        """The disk checkpoints recorded so far and the hook counters, as plain data.
+
+        A resumable checkpoint stores them, so that a resumed run keeps counting ``every_n`` where
+        it stopped, still enforces ``max_to_keep`` on the files recorded before, and finds them
+        (``EarlyStopping`` restoring its best epoch). Memory states are not included.
+
+        Returns:
+            dict[str, Any]: ``paths`` (``[key, path]`` pairs, oldest first) and ``hook_counts``.
+        """
+        return {
+            "paths": [[key, str(path)] for key, path in self._paths.items()],
+            "hook_counts": dict(self._hook_counts),
+        }
+
+    def restore_records(self, records: dict[str, Any]) -> None:
+        """Put back :meth:`records` output (replacing what is tracked now).
+
+        Raises:
+            InvalidArgumentError: If ``records`` is malformed.
+        """
+        try:
+            paths = {}
+            for key, path in records["paths"]:
+                self._check_key(key)
+                paths[key] = Path(path)
+            counts = {str(hook): int(count) for hook, count in dict(records["hook_counts"]).items()}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidArgumentError(f"Not Checkpointing records: {exc}") from None
+        unknown = sorted(set(counts) - self.VALID_HOOKS)
+        if unknown:
+            raise InvalidArgumentError(f"Checkpointing records count unknown hooks {unknown}.")
+        self._paths, self._hook_counts = paths, counts
+
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
         """Return configuration details required to reconstruct this object.

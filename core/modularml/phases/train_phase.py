@@ -44,6 +44,26 @@ DEFAULT_CHECKPOINT_NAMES = {
 }
 
 
+#: Hooks whose disk checkpoints hold the run's position, so that a run can resume from them
+#: (``Experiment.run_phase(phase, resume_from=...)``).
+RESUMABLE_HOOKS = ("epoch_end", "batch_end")
+
+
+@dataclass
+class _Resume:
+    """Where a resumed run continues: right after the checkpoint of ``hook`` at ``epoch`` (and ``batch``).
+
+    After ``epoch_end`` the epoch's ``on_epoch_end`` callbacks still run (the checkpoint is saved
+    before them, so that ``EarlyStopping`` finds it), then the next epoch starts; after
+    ``batch_end`` the epoch continues with the next batch.
+    """
+
+    hook: str
+    epoch: int
+    batch: int
+    state: dict[str, Any]
+
+
 class _RunCheckpoints:
     """The checkpoints of one run of a phase: when a hook fires, save the graph state as its Checkpointing says.
 
@@ -86,7 +106,8 @@ class _RunCheckpoints:
             if other != key and ckpt.get_path(other) == target:
                 ckpt.forget(other)  # the file is about to hold this checkpoint instead
         meta = {**values, "hook": hook}
-        path = self.graph.save_checkpoint(target, overwrite=ckpt.overwrite, meta=meta)
+        run_state = self.phase._run_state(hook, epoch, batch, key, target) if hook in RESUMABLE_HOOKS else None
+        path = self.graph.save_checkpoint(target, overwrite=ckpt.overwrite, meta=meta, run_state=run_state)
         ckpt.record_disk(key, path)
 
 
@@ -103,6 +124,17 @@ class _SamplerExecution:
     @property
     def num_batches(self) -> int:
         return min(len(self.sampler.get_batches(b.stream)) for b in self.bindings)
+
+
+def _adopt_results(results: TrainResults, state: dict[str, Any]) -> None:
+    """Make ``results`` hold the results saved in a resumable checkpoint (the run so far)."""
+    from modularml.results.serialization import results_from_state
+
+    saved = results_from_state(state)
+    if not isinstance(saved, TrainResults):
+        raise InvalidArgumentError(f"The checkpoint's results are {type(saved).__name__}, not TrainResults.")
+    results._execution, results._callbacks = saved._execution, saved._callbacks
+    results._metrics, results._loss_nodes = saved._metrics, saved._loss_nodes
 
 
 class TrainPhase(ExperimentPhase):
@@ -165,6 +197,8 @@ class TrainPhase(ExperimentPhase):
         self.batch_schedule = BatchSchedulingPolicy.from_value(batch_schedule)
         self.result_recording = ResultRecording.from_value(result_recording)
         self._stop_requested = False
+        self._run_results: TrainResults | None = None
+        self._epoch_total = 0.0
 
     @classmethod
     def from_split(
@@ -316,6 +350,7 @@ class TrainPhase(ExperimentPhase):
         persist_progress: bool = False,
         persist_epoch_progress: bool = False,
         val_loss_metric: str = "val_loss",
+        resume: dict[str, Any] | None = None,
     ) -> Iterator[ExecutionContext]:
         """Iterate over all execution steps of this training phase, every epoch.
 
@@ -332,6 +367,11 @@ class TrainPhase(ExperimentPhase):
             persist_progress: Leave all bars visible after completion.
             persist_epoch_progress: Leave the per-epoch batch bars visible.
             val_loss_metric: Metric (in ``results``) to show as the validation loss, if logged.
+            resume: The run state of a disk checkpoint (``state["run"]`` of an ``epoch_end`` or
+                ``batch_end`` checkpoint of this phase) to continue from; the model graph must
+                hold that checkpoint's state already (``Experiment.run_phase(phase, resume_from=...)``
+                does both). The results so far, callback states, checkpoint records and every random
+                generator are restored, and the run goes on exactly where the checkpoint was taken.
 
         Yields:
             ExecutionContext: One per step.
@@ -339,15 +379,23 @@ class TrainPhase(ExperimentPhase):
         self._stop_requested = False
         graph = self.resolve_model_graph()
         self._check_against_graph(graph)
+        point = None if resume is None else self._resume_point(resume)
         if results is not None:
+            if point is not None and point.state.get("results") is not None:
+                _adopt_results(results, point.state["results"])
             results.record_loss_nodes(self._loss_nodes(graph))
+        self._run_results, self._epoch_total = results, 0.0
         checkpoints = self._run_ckpt = self._run_checkpoints(graph)
         with self._guard(results), self._checkpoints_end():
             executions = self._build_sampler_executions(show_progress=show_sampler_progress)
-            self._fire("on_phase_start", results)
-            if checkpoints is not None:
-                checkpoints.save("phase_start")
-            last_epoch = 0
+            if point is None:
+                self._fire("on_phase_start", results)
+                if checkpoints is not None:
+                    checkpoints.save("phase_start")
+            else:
+                self._restore_run(point, checkpoints)
+            first = 0 if point is None else point.epoch
+            last_epoch = first
             with progress_bar(
                 enabled=show_training_progress,
                 total=self.n_epochs,
@@ -355,7 +403,9 @@ class TrainPhase(ExperimentPhase):
                 leave=persist_progress,
                 unit="epoch",
             ) as epoch_bar:
-                for epoch in range(self.n_epochs):
+                if first:
+                    epoch_bar.update(first)
+                for epoch in range(first, self.n_epochs):
                     last_epoch = epoch
                     yield from self._iter_epoch(
                         epoch,
@@ -364,6 +414,7 @@ class TrainPhase(ExperimentPhase):
                         show_training_progress,
                         persist_progress or persist_epoch_progress,
                         checkpoints,
+                        point if epoch == first else None,
                     )
                     postfix = self._postfix(results, epoch, val_loss_metric)
                     epoch_bar.set_postfix(postfix, refresh=False)
@@ -377,6 +428,75 @@ class TrainPhase(ExperimentPhase):
                 kept = self._retained_epochs(last_epoch, final=True)
                 if kept is not None:
                     results.retain_epochs(kept)
+        self._run_results = None
+
+    # ------------------------------------------------------------------ resuming
+    def _run_state(self, hook: str, epoch: int, batch: int, key: int | str, target: Path) -> dict[str, Any]:
+        """The position of the running run, for a resumable checkpoint (plain data; see :meth:`iter_execution`)."""
+        from modularml.backends.components import import_path
+        from modularml.backends.randomness import capture_rng_state
+        from modularml.results.serialization import results_to_state
+
+        graph = self.resolve_model_graph()
+        backends = {str(node.backend) for node in graph.nodes.values() if getattr(node, "backend", None) is not None}
+        ckpt = self._run_ckpt.checkpointing if self._run_ckpt is not None else None
+        records = None
+        if ckpt is not None:
+            records = ckpt.records()
+            records["paths"] = [[k, p] for k, p in records["paths"] if k != key] + [[key, str(target)]]
+        results = self._run_results
+        return {
+            "phase": self.label,
+            "hook": hook,
+            "epoch": epoch,
+            "batch": batch,
+            "n_epochs": self.n_epochs,
+            "epoch_total": self._epoch_total,
+            "stop_requested": self._stop_requested,
+            "rng": capture_rng_state(backends),
+            "callbacks": [
+                {"class": import_path(type(cb)), "label": cb.label, "state": cb.get_state()} for cb in self.callbacks
+            ],
+            "checkpointing": records,
+            "results": None if results is None else results_to_state(results),
+        }
+
+    def _resume_point(self, state: Any) -> _Resume:
+        """Check a checkpoint's run state against this phase before anything changes."""
+        if not isinstance(state, dict) or state.get("hook") not in RESUMABLE_HOOKS:
+            raise InvalidArgumentError(
+                f"TrainPhase {self.label!r} resumes from the run state of a disk checkpoint saved at "
+                f"{' or '.join(RESUMABLE_HOOKS)}; got {state!r:.120}."
+            )
+        if state.get("phase") != self.label:
+            raise InvalidArgumentError(
+                f"The checkpoint was saved by phase {state.get('phase')!r}, not by TrainPhase {self.label!r}; resume "
+                "the phase that saved it."
+            )
+        epoch, batch = state.get("epoch"), state.get("batch")
+        if not isinstance(epoch, int) or not isinstance(batch, int) or not 0 <= epoch < self.n_epochs:
+            raise InvalidArgumentError(
+                f"The checkpoint is at epoch {epoch!r}, batch {batch!r}; TrainPhase {self.label!r} runs "
+                f"{self.n_epochs} epochs."
+            )
+        saved = [(cb.get("class"), cb.get("label")) for cb in state.get("callbacks") or []]
+        from modularml.backends.components import import_path
+
+        here = [(import_path(type(cb)), cb.label) for cb in self.callbacks]
+        if saved != here:
+            raise InvalidArgumentError(
+                f"The checkpoint was saved with callbacks {saved}; TrainPhase {self.label!r} has {here}. Resume with "
+                "the callbacks the run had."
+            )
+        return _Resume(state["hook"], epoch, batch, state)
+
+    def _restore_run(self, point: _Resume, checkpoints: _RunCheckpoints | None) -> None:
+        """Put back callback states and checkpoint records of a resumed run (RNGs are restored at the step)."""
+        for callback, saved in zip(self.callbacks, point.state.get("callbacks") or [], strict=True):
+            callback.set_state(dict(saved["state"]))
+        if checkpoints is not None and point.state.get("checkpointing") is not None:
+            checkpoints.checkpointing.restore_records(point.state["checkpointing"])
+        self._stop_requested = bool(point.state.get("stop_requested", False))
 
     def _retained_epochs(self, epoch: int, *, final: bool = False) -> set[int] | None:
         """Epochs whose contexts the results keep after ``epoch`` (None: all), as :attr:`result_recording` says.
@@ -402,22 +522,36 @@ class TrainPhase(ExperimentPhase):
         show: bool,
         leave: bool,
         checkpoints: _RunCheckpoints | None = None,
+        resume: _Resume | None = None,
     ) -> Iterator[ExecutionContext]:
         ctx = ExecutionContext(self.label, epoch_idx=epoch, batch_idx=0)
-        self._fire("on_epoch_start", results, ctx, epoch_idx=epoch)
-        if checkpoints is not None:
-            checkpoints.save("epoch_start", epoch)
+        if resume is None:
+            self._fire("on_epoch_start", results, ctx, epoch_idx=epoch)
+            if checkpoints is not None:
+                checkpoints.save("epoch_start", epoch)
         metrics = None if results is None else results.metrics()
         epoch_batches = [execution.batches(epoch) for execution in executions]
         counts = [min(len(v) for v in batches.values()) for batches in epoch_batches]
         steps = list(iter_schedule(self.batch_schedule, counts))
         total = 0.0
+        start = 0
+        if resume is not None:
+            total = float(resume.state.get("epoch_total", 0.0))
+            start = len(steps) if resume.hook == "epoch_end" else resume.batch + 1
+            from modularml.backends.randomness import restore_rng_state
+
+            restore_rng_state(resume.state["rng"])
+        self._epoch_total = total
         with progress_bar(
             enabled=show and len(steps) > 1, total=len(steps), desc=f"epoch {epoch}", leave=leave, unit="batch"
         ) as bar:
             shown = not isinstance(bar, _NoBar)
+            if shown and start:
+                bar.update(min(start, len(steps)))
             recording = results is not None and self.result_recording is not ResultRecording.NONE
             for batch_idx, step in enumerate(steps):
+                if batch_idx < start:
+                    continue
                 inputs = {}
                 for k, batches in enumerate(epoch_batches):
                     index = step[k]
@@ -432,6 +566,7 @@ class TrainPhase(ExperimentPhase):
                 yield ctx
                 value = sum(map(_loss_value, ctx.losses.values()))
                 total += value
+                self._epoch_total = total
                 if metrics is not None:
                     metrics.log_step(TRAIN_LOSS, value, epoch, batch_idx)
                     if recording:
@@ -442,13 +577,16 @@ class TrainPhase(ExperimentPhase):
                 if shown:
                     bar.set_postfix({TRAIN_LOSS: f"{value:.4g}"}, refresh=False)
                     bar.update(1)
-        if results is not None:
-            results.metrics().log(TRAIN_LOSS, total / max(len(steps), 1), epoch)
-            kept = self._retained_epochs(epoch)
-            if kept is not None:
-                results.retain_epochs(kept)
-        if checkpoints is not None:  # before the callbacks: EarlyStopping finds this epoch's checkpoint
-            checkpoints.save("epoch_end", epoch)
+        if resume is None or resume.hook != "epoch_end":
+            if results is not None:
+                results.metrics().log(TRAIN_LOSS, total / max(len(steps), 1), epoch)
+                kept = self._retained_epochs(epoch)
+                if kept is not None:
+                    results.retain_epochs(kept)
+            if checkpoints is not None:  # before the callbacks: EarlyStopping finds this epoch's checkpoint
+                checkpoints.save("epoch_end", epoch)
+        elif results is not None and results.execution_contexts(epoch=epoch):
+            ctx = results.execution_contexts(epoch=epoch)[-1]  # the epoch's last step, as recorded
         self._fire("on_epoch_end", results, ctx, epoch_idx=epoch)  # ctx: the epoch's last step
 
     @staticmethod

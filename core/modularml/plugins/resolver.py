@@ -39,7 +39,7 @@ import contextvars
 import importlib
 import re
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ from modularml.errors import (
     PluginError,
     SerializationError,
 )
+from modularml.plugins.allowed import allowed_packages
 
 __all__ = ["allowed_packages", "loading", "packaged_code_allowed", "resolve"]
 
@@ -64,6 +65,7 @@ _IMPORT_PATH = re.compile(
 class _Rules:
     allow_packaged_code: bool = False
     source: str | None = None
+    packaged: tuple[tuple[str, str], ...] = ()  # (module name, source) stored in the file
 
 
 _rules: contextvars.ContextVar[_Rules] = contextvars.ContextVar(
@@ -79,7 +81,11 @@ def packaged_code_allowed() -> bool:
 
 @contextlib.contextmanager
 def loading(
-    source: str | Path | None = None, *, allow_packaged_code: bool = False, what: str = "object"
+    source: str | Path | None = None,
+    *,
+    allow_packaged_code: bool = False,
+    what: str = "object",
+    packaged: Mapping[str, str] | None = None,
 ) -> Iterator[None]:
     """Restore one file or config: resolve names under its rules, and report every failure as its own.
 
@@ -95,13 +101,18 @@ def loading(
         source: The file being loaded (``None`` for a config from memory).
         allow_packaged_code: Allow importing classes and functions from any module.
         what: What is rebuilt, for messages (``"scaler"``).
+        packaged: The user modules' source the file carries (:mod:`modularml.plugins.packaging`),
+            by module name: a name in one of them resolves in that source, run in a namespace of
+            its own, and only with ``allow_packaged_code``; without it the refusal names the class,
+            its module and the flag. Inherited from an outer block when None.
 
     Raises:
         SerializationError: For any failure inside the block that concerns the file.
     """
     outer = _rules.get()
     name = str(source) if source is not None else outer.source
-    token = _rules.set(_Rules(allow_packaged_code or outer.allow_packaged_code, name))
+    stored = outer.packaged if packaged is None else tuple(sorted(dict(packaged).items()))
+    token = _rules.set(_Rules(allow_packaged_code or outer.allow_packaged_code, name, stored))
     try:
         yield
     except SerializationError as exc:
@@ -118,32 +129,6 @@ def loading(
         ) from exc
     finally:
         _rules.reset(token)
-
-
-def allowed_packages() -> set[str]:
-    """Top-level packages whose classes files may name without ``allow_packaged_code``.
-
-    ``modularml``, the packages of loaded ModularML plugins, the packages that registered
-    components come from (a plugin that registers a class vouches for its package), and the
-    framework packages of the installed backends.
-    """
-    from modularml.plugins.manager import get_plugin_manager
-    from modularml.plugins.registry import KINDS
-
-    manager = get_plugin_manager()
-    allowed = {"modularml"}
-    for record in manager.plugins():
-        if record.status == "loaded" and record.module:
-            allowed.add(record.module.split(":")[0].split(".")[0])
-    for info in manager.backends().values():
-        if info.framework_module:
-            allowed.add(info.framework_module.split(".")[0])
-    for kind in KINDS[1:]:
-        for found in manager.registry(kind).entries():
-            module = found.obj.partition(":")[0] if isinstance(found.obj, str) else getattr(found.obj, "__module__", "")
-            if isinstance(module, str) and module:
-                allowed.add(module.split(".")[0])
-    return allowed
 
 
 def resolve(
@@ -209,6 +194,21 @@ def resolve(
     registered = _registered_by_path(registry, name, backend)
     if registered is not None:
         return _check_kind(_load_entry(registered, refuse), base, refuse)
+    stored = dict(rules.packaged).get(module_name)
+    if stored is not None:
+        if not allow:
+            where = f"Cannot load {rules.source!r}: " if rules.source else ""
+            raise SerializationError(
+                f"{where}{entry + ' names' if entry else 'It names'} {name!r} (the {what}): {qualname} is defined in "
+                f"module {module_name!r}, whose source is packaged in the file. Loading it runs that code, which "
+                "happens only with allow_packaged_code=True; pass it if you trust the file "
+                "(mml.inspect_packaged_code(path) shows the code)."
+            )
+        from modularml.plugins.packaging import packaged_module
+
+        module = packaged_module(module_name, stored)
+        obj = _lookup(module, module_name, qualname, functions=functions, refuse=refuse)
+        return obj if isinstance(obj, types.FunctionType) else _check_kind(obj, base, refuse)
     if not allow and module_name.split(".")[0] not in allowed_packages():
         where = f"Cannot load {rules.source!r}: " if rules.source else ""
         raise SerializationError(
@@ -280,6 +280,13 @@ def _defined_object(module_name: str, qualname: str, *, functions: bool, refuse:
         raise refuse(f"its module cannot be imported here: {exc}. Install the distribution that provides it.") from None
     except Exception as exc:  # a module that fails while importing: report it, do not crash the load
         raise refuse(f"importing its module failed: {type(exc).__name__}: {exc}.") from None
+    return _lookup(module, module_name, qualname, functions=functions, refuse=refuse)
+
+
+def _lookup(
+    module: types.ModuleType, module_name: str, qualname: str, *, functions: bool, refuse: Callable[[str], Any]
+) -> Any:
+    """``qualname`` as ``module`` defines it: each part from the ``__dict__`` before it, classes all the way."""
     obj: Any = module
     parts = qualname.split(".")
     for index, part in enumerate(parts):

@@ -412,5 +412,7 @@ def test_config_errors() -> None:
         )
     with pytest.raises(TypeError, match="'class' entry"):
         ExperimentCallback.from_config({"label": "x"})
-    with pytest.raises(ValueError, match="checkpointing"):
+    with pytest.raises(TypeError, match="checkpointing is a modularml Checkpointing"):
         Experiment("x", checkpointing=object())
+    with pytest.raises(ValueError, match="Experiment checkpoints are files: pass Checkpointing\\(mode='disk'"):
+        Experiment("x", checkpointing=mml.Checkpointing(mode="memory"))

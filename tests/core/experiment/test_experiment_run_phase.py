@@ -68,5 +68,7 @@ def test_a_new_experiment_gets_a_new_active_context() -> None:
     assert exp.model_graph is None
     with pytest.raises(TypeError, match="TrainPhase, EvalPhase or FitPhase"):
         exp.run_phase("train")
-    with pytest.raises(ValueError, match="checkpointing"):
+    with pytest.raises(TypeError, match="checkpointing is a modularml Checkpointing"):
         Experiment("x", checkpointing=object())
+    with pytest.raises(ValueError, match="Experiment checkpoints are files: pass Checkpointing\\(mode='disk'"):
+        Experiment("x", checkpointing=mml.Checkpointing(mode="memory"))
