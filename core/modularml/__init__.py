@@ -124,6 +124,7 @@ _LAZY = {
     "PhaseGroup": "modularml.phases",
     "PhaseGroupResults": "modularml.results",
     "ExperimentCallback": "modularml.callbacks",
+    "inspect_packaged_code": "modularml.plugins.packaging",
 }
 
 
@@ -219,5 +220,6 @@ __all__ = [
     "get_backend",
     "get_plugin_manager",
     "hookimpl",
+    "inspect_packaged_code",
     "supported_scalers",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import warnings
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -15,6 +16,7 @@ from numpy.typing import DTypeLike
 from modularml.backends import normalize_pad_width, pad_index_map
 from modularml.backends.common import require_device
 from modularml.backends.padding import PadWidth, check_pad_mode
+from modularml.errors import InvalidArgumentError
 from modularml_torch.training import TorchTraining, as_torch_dtype
 
 __all__ = ["TorchBackend"]
@@ -74,6 +76,38 @@ class TorchBackend(TorchTraining):
         """Seed torch's generators on every device (``torch.manual_seed``, ``torch.cuda.manual_seed_all``)."""
         torch.manual_seed(seed)
         torch.cuda.manual_seed_all(seed)
+
+    def get_rng_state(self) -> dict[str, Any]:
+        """torch's CPU generator and, where CUDA is available, every CUDA device's (``uint8`` arrays)."""
+        cuda = [t.numpy().copy() for t in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else []
+        return {"cpu": torch.get_rng_state().numpy().copy(), "cuda": cuda}
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_rng_state` output; CUDA states are restored where this machine has those devices.
+
+        A state saved with CUDA devices restores only the CPU generator on a machine without them
+        (a warning says so): a run resumed there draws its CPU randomness exactly, its GPU randomness anew.
+        """
+        if not isinstance(state, dict) or not isinstance(state.get("cpu"), np.ndarray):
+            raise InvalidArgumentError(f"Not an RNG state of the torch backend: {state!r:.120}.")
+        cpu = torch.from_numpy(np.array(state["cpu"], dtype=np.uint8))
+        cuda = [torch.from_numpy(np.array(a, dtype=np.uint8)) for a in state.get("cuda") or []]
+        try:
+            torch.set_rng_state(cpu)
+        except RuntimeError as exc:
+            raise InvalidArgumentError(f"Not an RNG state of the torch backend: {exc}") from None
+        if cuda:
+            here = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if here >= len(cuda):
+                for index, value in enumerate(cuda):
+                    torch.cuda.set_rng_state(value, index)
+            else:
+                warnings.warn(
+                    f"The RNG state was saved with {len(cuda)} CUDA device(s); this machine has {here}. Only the CPU "
+                    "generator is restored.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
 
     def random_normal(
         self, shape: Sequence[int], *, dtype: DTypeLike | torch.dtype = "float32", device: str | None = None

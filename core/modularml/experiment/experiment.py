@@ -332,7 +332,7 @@ class Experiment:
             found.setdefault(str(relative)[: -len(f".{CHECKPOINT_KIND}.mml")], path)
         return found
 
-    def restore_checkpoint(self, name_or_path: str | Path) -> None:
+    def restore_checkpoint(self, name_or_path: str | Path, *, allow_packaged_code: bool = False) -> None:
         """Restore a checkpoint: a name of :attr:`available_checkpoints`, or the path of a ``.ckpt.mml`` file.
 
         The kind is detected from the file: an experiment checkpoint (:meth:`save_checkpoint`, or
@@ -340,6 +340,11 @@ class Experiment:
         experiment with :meth:`set_state`; a model-graph checkpoint (what a TrainPhase saves, or
         ``ModelGraph.save_checkpoint``) restores the graph's weights, optimizer state and freeze
         flags. Either is all or nothing.
+
+        Args:
+            name_or_path: The checkpoint.
+            allow_packaged_code: Run the source of your own classes stored in an experiment
+                checkpoint (see :meth:`save`); without it such a checkpoint is refused.
 
         Raises:
             ValueError: If it is neither a known name nor an existing file.
@@ -352,8 +357,11 @@ class Experiment:
 
         container = read_container(self._checkpoint_path(name_or_path), kind=CHECKPOINT_KIND)
         if container.class_path == _class_path(Experiment):
-            with loading(container.path, what="experiment checkpoint"):
-                self._apply_state(container.state)
+            packaged = container.state.get("packaged_code") or {}
+            with loading(
+                container.path, allow_packaged_code=allow_packaged_code, what="experiment checkpoint", packaged=packaged
+            ):
+                self._apply_state(container.state, allow_packaged_code=allow_packaged_code)
             return
         if container.class_path != _class_path(ModelGraph):
             raise InvalidTypeError(
@@ -405,13 +413,16 @@ class Experiment:
 
     def _write_checkpoint(self, path: Path, *, overwrite: bool, meta: dict[str, Any]) -> Path:
         from modularml.io import write_container
+        from modularml.plugins.packaging import PACKAGED_CODE_KEY, package_code
 
+        state = self.get_state()
+        state[PACKAGED_CODE_KEY] = package_code(state, what=f"a checkpoint of experiment {self.label!r}")
         return write_container(
             path,
             kind=CHECKPOINT_KIND,
             cls=Experiment,
             config={"label": self.label, "meta": meta},
-            state=self.get_state(),
+            state=state,
             overwrite=overwrite,
         )
 
@@ -805,10 +816,10 @@ class Experiment:
         with loading(what="experiment state"):
             self._apply_state(state)
 
-    def _apply_state(self, state: dict[str, Any]) -> None:
+    def _apply_state(self, state: dict[str, Any], *, allow_packaged_code: bool = False) -> None:
         from modularml.experiment.files import restore_experiment
 
-        restore_experiment(state, experiment=self)
+        restore_experiment(state, experiment=self, allow_packaged_code=allow_packaged_code)
 
     def _snapshot_attributes(self) -> dict[str, Any]:
         """What :meth:`set_state` replaces, to put back when it fails."""
@@ -846,11 +857,11 @@ class Experiment:
         """
         from modularml.experiment.files import EXPERIMENT_KIND, pack_checkpoint_files
         from modularml.io import write_container
-        from modularml.plugins.packaging import package_code
+        from modularml.plugins.packaging import PACKAGED_CODE_KEY, package_code
 
         state = self.get_state()
         state["checkpoint_files"] = pack_checkpoint_files(self.available_checkpoints)
-        state["packaged_code"] = package_code(state, what=f"experiment {self.label!r}")
+        state[PACKAGED_CODE_KEY] = package_code(state, what=f"experiment {self.label!r}")
         return write_container(
             filepath,
             kind=EXPERIMENT_KIND,

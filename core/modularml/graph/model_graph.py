@@ -208,15 +208,22 @@ class ModelGraph(GraphTopology, GraphTraining):
 
     # ------------------------------------------------------------------ files
     def save(self, filepath: str | Path, *, overwrite: bool = False) -> Path:
-        """Serialize this graph (config and state) to ``<name>.mg.mml``; returns the path written."""
-        from modularml.io import write_container
+        """Serialize this graph (config and state) to ``<name>.mg.mml``; returns the path written.
 
+        Classes of your own modules that the graph uses (models, losses) are stored with their
+        module's source; :meth:`load` runs it only with ``allow_packaged_code=True``.
+        """
+        from modularml.io import write_container
+        from modularml.plugins.packaging import PACKAGED_CODE_KEY, package_code
+
+        config, state = self.get_config(), self.get_state()
+        state[PACKAGED_CODE_KEY] = package_code(config, what=f"ModelGraph {self.label!r}")
         return write_container(
             filepath,
             kind=FILE_KIND,
             cls=ModelGraph,
-            config=self.get_config(),
-            state=self.get_state(),
+            config=config,
+            state=state,
             overwrite=overwrite,
         )
 
@@ -240,7 +247,8 @@ class ModelGraph(GraphTopology, GraphTraining):
 
         container = read_container(filepath, kind=FILE_KIND)
         container.require_class(ModelGraph)
-        with loading(container.path, allow_packaged_code=allow_packaged_code, what="graph"):
+        packaged = container.state.get("packaged_code") or {}
+        with loading(container.path, allow_packaged_code=allow_packaged_code, what="graph", packaged=packaged):
             return cls.from_saved(
                 container.config, container.state, allow_packaged_code=allow_packaged_code, overwrite=overwrite
             )

@@ -144,7 +144,7 @@ def test_hooks_and_placeholders_are_checked(linear_setup) -> None:
         _phase(s, Checkpointing(name_template="{label}_{epoch}"))
     with pytest.raises(InvalidTypeError, match="Checkpointing"):
         _phase(s, {"mode": "memory"})  # type: ignore[arg-type]
-    with pytest.raises(InvalidArgumentError, match="epoch_end.*not available for Experiment 'e'"):
+    with pytest.raises(InvalidArgumentError, match=r"epoch_end.*not available for Experiment 'e'"):
         mml.Experiment("e", checkpointing=Checkpointing(mode="disk"))  # save_on defaults to a TrainPhase hook
     with pytest.raises(InvalidArgumentError, match="epoch"):
         mml.Experiment("e", checkpointing=Checkpointing(mode="disk", save_on="phase_end", name_template="{epoch}"))

@@ -24,7 +24,9 @@ def _own_context(fresh_context):
 
 def _train(s, n_epochs=3, **kwargs) -> mml.TrainResults:
     sampler = mml.SimpleSampler(batch_size=8, shuffle=True, seed=0, show_progress=False)
-    phase = mml.TrainPhase.from_split("train", split="train", sampler=sampler, losses=[s.loss], n_epochs=n_epochs, **kwargs)
+    phase = mml.TrainPhase.from_split(
+        "train", split="train", sampler=sampler, losses=[s.loss], n_epochs=n_epochs, **kwargs
+    )
     val = mml.EvalPhase.from_split("val", split="val", losses=[s.loss])
     phase.add_callback(Evaluation(val))
     phase.add_callback(EarlyStopping(monitor="val_loss", patience=10))
@@ -32,7 +34,9 @@ def _train(s, n_epochs=3, **kwargs) -> mml.TrainResults:
 
 
 def _through_file(state, tmp_path):
-    path = write_container(tmp_path / "r", kind="ckpt", cls="modularml.results.phase_results:PhaseResults", config={}, state={"r": state})
+    path = write_container(
+        tmp_path / "r", kind="ckpt", cls="modularml.results.phase_results:PhaseResults", config={}, state={"r": state}
+    )
     return read_container(path).state["r"]
 
 
@@ -88,10 +92,11 @@ def test_group_results_and_unsavable_callback_values(linear_setup) -> None:
     group = mml.PhaseGroupResults("g")
     group.add_result(_train(s, n_epochs=1))
     back = results_from_state(results_to_state(group))
-    assert isinstance(back, mml.PhaseGroupResults) and back.labels == ["train"]
+    assert isinstance(back, mml.PhaseGroupResults)
+    assert back.labels == ["train"]
     bad = mml.TrainResults("t")
     bad.add_callback_result(mml.CallbackResult("custom", "mine", 0, None, object()))
-    with pytest.raises(SerializationError, match="callback result 0 .*custom 'mine'.* phase 't'"):
+    with pytest.raises(SerializationError, match=r"callback result 0 .*custom 'mine'.* phase 't'"):
         results_to_state(bad)
     with pytest.raises(SerializationError, match="layout version 99"):
         results_from_state({"type": "phase", "version": 99})
