@@ -88,3 +88,41 @@ def test_readme_checkpoint_example_runs_after_the_experiment_example(tmp_path, m
         "more_epoch0014.ckpt.mml",
         "more_epoch0019.ckpt.mml",
     ]
+
+
+def test_readme_resume_and_files_example_runs_after_the_checkpoint_example(tmp_path, monkeypatch, capsys) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    (example,) = [b for b in blocks if "experiment.run()" in b]
+    (checkpoints,) = [b for b in blocks if "mml.Checkpointing(" in b and "resume_from" not in b]
+    (files,) = [b for b in blocks if "resume_from" in b]
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+
+    def run() -> dict:
+        exec(compile(example, "README.md", "exec"), namespace)
+        exec(compile(checkpoints, "README.md", "exec"), namespace)
+        experiment = namespace["experiment"]
+        experiment.restore_checkpoint("more/more_epoch0019")
+        ended = {
+            k: np.array(v)
+            for k, v in experiment.model_graph.nodes[namespace["head"].node_id].model.get_weights().items()
+        }
+        capsys.readouterr()
+        exec(compile(files, "README.md", "exec"), namespace)
+        return ended
+
+    ended = contextvars.copy_context().run(run)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-2:] == [
+        "['soh', 'more', 'more']",
+        "['more/more_epoch0009', 'more/more_epoch0014', 'more/more_epoch0019']",
+    ]
+    resumed = namespace["experiment"].model_graph.nodes[namespace["head"].node_id].model.get_weights()
+    for name, value in ended.items():
+        np.testing.assert_array_equal(np.asarray(resumed[name]), value)  # the resumed run ends bit for bit alike
+    assert (tmp_path / "runs" / "soh" / "experiment.exp.mml").is_file()
+    assert sorted(p.name for p in (tmp_path / "runs" / "copy" / "more").iterdir()) == [
+        "more_epoch0009.ckpt.mml",
+        "more_epoch0014.ckpt.mml",
+        "more_epoch0019.ckpt.mml",
+    ]

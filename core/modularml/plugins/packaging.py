@@ -15,6 +15,7 @@ the running program. Saving refuses and says to move it into a module.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import inspect
@@ -52,8 +53,10 @@ def _strings(value: Any) -> Iterator[str]:
         yield from (str(v) for v in value.reshape(-1))
 
 
-def _installed_top_levels() -> set[str]:
-    return set(importlib.metadata.packages_distributions())
+@functools.lru_cache(maxsize=1)
+def _installed_top_levels() -> frozenset[str]:
+    """Top-level names of installed distributions (read once: scanning them takes a while)."""
+    return frozenset(importlib.metadata.packages_distributions())
 
 
 def _source_of(module_name: str) -> str | None:
@@ -99,7 +102,7 @@ def package_code(tree: Any, *, what: str) -> dict[str, str]:
     """
     from modularml.plugins.allowed import allowed_packages
 
-    skip = allowed_packages() | set(sys.stdlib_module_names) | _installed_top_levels()
+    skip = allowed_packages() | set(sys.stdlib_module_names)
     out: dict[str, str] = {}
     for text in set(_strings(tree)):
         match = _PATH.match(text)
@@ -112,7 +115,10 @@ def package_code(tree: Any, *, what: str) -> dict[str, str]:
                 "be stored with its source. Move the class into a module (a .py file next to your script) and import "
                 "it from there."
             )
-        if module_name in out or module_name.split(".")[0] in skip or not _defines(module_name, qualname):
+        top = module_name.split(".")[0]
+        if module_name in out or top in skip or not _defines(module_name, qualname):
+            continue
+        if top in _installed_top_levels():  # an installed distribution: loading imports it (with the flag)
             continue
         source = _source_of(module_name)
         if source is None:

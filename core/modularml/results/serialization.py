@@ -196,9 +196,16 @@ class _ContextPacker:
                     domains[domain] = list(value)
                     for key, item in value.items():
                         self._add(owner, (*prefix, role, domain, key), _numpy(item))
+                    continue
+                array = _numpy(value)
+                if array.dtype.hasobject:  # mixed tags (text and numbers): one typed array per column
+                    columns = _object_columns(array, f"the {domain} of role {role!r} of node {prefix[-1]!r}")
+                    domains[domain] = {"object_columns": len(columns), "ndim": array.ndim}
+                    for index, column in enumerate(columns):
+                        self._add(owner, (*prefix, role, domain, f"#{index}"), column)
                 else:
                     domains[domain] = None
-                    self._add(owner, (*prefix, role, domain), _numpy(value))
+                    self._add(owner, (*prefix, role, domain), array)
             self._add(owner, (*prefix, role, "weights"), _numpy(batch.role_weights[role]))
             self._add(owner, (*prefix, role, "masks"), _numpy(batch.role_masks[role]))
             roles[role] = domains
@@ -252,6 +259,26 @@ class _ContextPacker:
                 return None
             rows[role] = np.where(mask & hit, order[found] if len(order) else -1, -1).astype(np.int64)
         return rows
+
+
+def _object_columns(array: np.ndarray, where: str) -> list[np.ndarray]:
+    """The columns (last axis) of an object array, each as a typed array (text, numbers)."""
+    if array.ndim not in (1, 2):
+        raise SerializationError(f"{where} is an object array of {array.ndim} dimensions; it cannot be saved.")
+    matrix = array.reshape(len(array), -1)
+    columns = []
+    for index in range(matrix.shape[1]):
+        values = matrix[:, index].tolist()
+        text = {isinstance(v, str) for v in values}
+        column = np.array(values)
+        if len(text) > 1 or column.dtype.hasobject or column.ndim != 1:
+            kinds = sorted({type(v).__name__ for v in matrix[:, index]})
+            raise SerializationError(
+                f"Column {index} of {where} mixes kinds of values ({kinds}); it cannot be saved without pickling. "
+                "Give the tag one type per column."
+            )
+        columns.append(column)
+    return columns
 
 
 def _numpy(value: Any) -> np.ndarray:
@@ -389,6 +416,12 @@ def _rebuild_batch(
         for domain, keys in domains.items():
             if keys is None:
                 values[domain] = arrays[(*prefix, role, domain)]
+            elif isinstance(keys, Mapping):  # an object array saved column by column
+                columns = [arrays[(*prefix, role, domain, f"#{i}")] for i in range(int(keys["object_columns"]))]
+                restored = np.empty((len(columns[0]) if columns else 0, len(columns)), dtype=object)
+                for index, column in enumerate(columns):
+                    restored[:, index] = column.tolist()
+                values[domain] = restored[:, 0] if int(keys["ndim"]) == 1 else restored
             else:
                 values[domain] = {key: arrays[(*prefix, role, domain, key)] for key in keys}
         role_data[role] = SampleData(**values)

@@ -382,3 +382,35 @@ def test_a_users_callback_class_travels_as_packaged_code(builder, user_module, t
         assert callback.seen == 1
         again = loaded.save(tmp_path / "again")  # a class run from packaged source is packaged again
         assert mml.inspect_packaged_code(again) == {name: Path(module.__file__).read_text()}
+
+
+@pytest.mark.slow
+def test_a_sigkill_during_saves_leaves_a_loadable_file(builder, tmp_path: Path) -> None:
+    """Kill a process that keeps overwriting an experiment file, at several moments: the file always loads."""
+    import signal
+    import time
+
+    exp, _, _ = builder.build(n_epochs=1)
+    exp.run(**QUIET)
+    exp.save(tmp_path / "run")
+    for delay in (0.05, 0.2, 0.4, 0.7, 1.0):
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from exp_builder import build\n"
+                "exp, _, _ = build(n_epochs=1)\n"
+                "exp.run(show_sampler_progress=False, show_training_progress=False)\n"
+                "while True:\n"
+                "    exp.save('run', overwrite=True)\n",
+            ],
+            cwd=tmp_path,
+        )
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        with ExperimentContext().activate():
+            loaded = mml.Experiment.load(tmp_path / "run.exp.mml")
+            assert loaded.history[0].results.get_train_result().n_epochs == 1
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name not in {"exp_builder.py", "run.exp.mml", "__pycache__"}]
+    assert all(name.startswith(".") or name.endswith(".tmp") for name in leftovers), leftovers

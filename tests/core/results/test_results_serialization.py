@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import modularml as mml
-from modularml.batches import BatchView
+from modularml.batches import BatchView, ExecutionContext
 from modularml.callbacks import EarlyStopping, Evaluation
 from modularml.errors import SerializationError
 from modularml.io import read_container, write_container
@@ -100,3 +100,20 @@ def test_group_results_and_unsavable_callback_values(linear_setup) -> None:
         results_to_state(bad)
     with pytest.raises(SerializationError, match="layout version 99"):
         results_from_state({"type": "phase", "version": 99})
+
+
+def test_mixed_object_tags_are_saved_column_by_column(tmp_path) -> None:
+    tags = np.array([["a", 1.5], ["b", 2.5]], dtype=object)
+    batch = mml.Batch(2, {"default": mml.SampleData(outputs=np.ones((2, 1), "float32"), tags=tags)})
+    results = mml.EvalResults("e")
+    ctx = ExecutionContext("e")
+    ctx.set_output("node", batch)
+    results.add_execution_context(ctx)
+    back = results_from_state(_through_file(results_to_state(results), tmp_path))
+    restored = back.execution_contexts()[0].outputs["node"].get_role("default").tags
+    assert restored.dtype == object
+    assert restored.tolist() == tags.tolist()
+    bad = np.array([["a", 1.5], [2, "b"]], dtype=object)
+    ctx.set_output("node", mml.Batch(2, {"default": mml.SampleData(tags=bad)}))
+    with pytest.raises(SerializationError, match=r"Column 0 of the tags .* mixes kinds of values"):
+        results_to_state(results)
