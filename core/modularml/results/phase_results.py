@@ -11,6 +11,8 @@ import numpy as np
 from modularml.batches import Batch, ExecutionContext
 from modularml.batches.tensors import concat_values, convert_value, resolve_format, to_numpy
 from modularml.context import ExperimentContext
+from modularml.context.fold import active_fold
+from modularml.data.formats import PANDAS_FORMATS
 from modularml.data.references import FeatureSetReference
 from modularml.data.schema import parse_column_name
 from modularml.errors import InvalidArgumentError, InvalidTypeError, NotRegisteredError
@@ -63,6 +65,8 @@ class PhaseResults:
 
     Attributes:
         label (str): Label of the phase.
+        fold (str | None): The cross-validation fold the phase ran in (the active
+            :func:`~modularml.context.fold_scope` when the results were made); None outside one.
     """
 
     label: str
@@ -70,6 +74,7 @@ class PhaseResults:
     _callbacks: list[CallbackResult] = field(default_factory=list)
     _metrics: MetricStore = field(default_factory=MetricStore)
     _loss_nodes: dict[str, str] = field(default_factory=dict)
+    fold: str | None = field(default_factory=active_fold)
 
     # ------------------------------------------------------------------ recording
     def add_execution_context(self, ctx: ExecutionContext) -> None:
@@ -131,9 +136,10 @@ class PhaseResults:
     def metrics_to_pandas(self) -> Any:
         """The phase's metrics as a long-format DataFrame: ``phase``, ``name``, ``epoch``, ``batch``, ``value``.
 
-        See :meth:`MetricStore.to_pandas`; needs pandas.
+        A ``fold`` column follows ``phase`` when the phase ran in a cross-validation fold
+        (:attr:`fold`). See :meth:`MetricStore.to_pandas`; needs pandas.
         """
-        return self._metrics.to_pandas(phase=self.label)
+        return self._metrics.to_pandas(phase=self.label, fold=self.fold)
 
     def callbacks(self, kind: str | None = None) -> list[CallbackResult]:
         """Recorded callback results (of ``kind`` only, if given)."""
@@ -256,6 +262,9 @@ class PhaseResults:
             domain: ``"outputs"``, ``"targets"``, ``"tags"`` or ``"sample_uuids"``.
             role: Role to read. Defaults to ``"default"``.
             fmt: Format to convert to (``"np"``, ``"torch"``...); as produced when None.
+                ``"pandas"`` gives a DataFrame of one row per sample: its step and UUID, the
+                values, and for ``"outputs"`` the targets and the sample's tags next to the
+                predictions (see :func:`modularml.results.frames.stacked_frame`).
             unscale: Invert the target scalers of the node's upstream FeatureSet (``outputs`` and
                 ``targets`` only); the result is a numpy array unless ``fmt`` says otherwise.
             epoch, batch: Restrict to one epoch and/or batch index.
@@ -269,6 +278,19 @@ class PhaseResults:
         graph_node = _graph_node(node)
         if unscale and domain not in ("outputs", "targets"):
             raise InvalidArgumentError(f"unscale=True applies to 'outputs' and 'targets', not {domain!r}.")
+        if isinstance(fmt, str) and fmt.lower() in PANDAS_FORMATS:
+            from modularml.results.frames import stacked_frame
+
+            return stacked_frame(
+                self,
+                graph_node,
+                domain,
+                sources=upstream_featureset_refs(graph_node),
+                role=role,
+                unscale=unscale,
+                epoch=epoch,
+                batch=batch,
+            )
         roles = [b.get_role(role) for b in self.batches(graph_node, epoch=epoch, batch=batch)]
         value = concat_values([getattr(r, domain) for r in roles], f"{domain} of node {graph_node.label!r}")
         if unscale:
