@@ -10,15 +10,14 @@ import numpy as np
 
 from modularml.batches import Batch, ExecutionContext
 from modularml.batches.tensors import concat_values, convert_value, resolve_format, to_numpy
-from modularml.context import ExperimentContext
 from modularml.context.fold import active_fold
 from modularml.data.formats import PANDAS_FORMATS
-from modularml.data.references import FeatureSetReference
 from modularml.data.schema import parse_column_name
 from modularml.errors import InvalidArgumentError, InvalidTypeError, NotRegisteredError
 from modularml.results.axis_series import AxisSeries
 from modularml.results.callback_result import CallbackResult
 from modularml.results.metric_store import MetricStore
+from modularml.results.nodes import _graph_node, upstream_featureset_refs
 
 if TYPE_CHECKING:
     from modularml.data import FeatureSet, FeatureSetView
@@ -28,35 +27,6 @@ __all__ = ["PhaseResults"]
 
 Domain = Literal["outputs", "targets", "tags", "sample_uuids"]
 _DOMAINS = ("outputs", "targets", "tags", "sample_uuids")
-
-
-def _graph_node(node: Any) -> GraphNode:
-    from modularml.nodes import GraphNode
-
-    if isinstance(node, GraphNode):
-        return node
-    if isinstance(node, str):
-        return ExperimentContext.get_active().get_node(node, enforce_type="GraphNode")  # type: ignore[return-value]
-    raise InvalidTypeError(f"A node is given as a GraphNode, its node_id or its label; got {node!r:.100}.")
-
-
-def upstream_featureset_refs(node: GraphNode) -> list[FeatureSetReference]:
-    """The FeatureSet references feeding ``node``, directly or through upstream nodes, in order (unique)."""
-    found: list[FeatureSetReference] = []
-    seen: set[str] = set()
-    stack = [node]
-    while stack:
-        current = stack.pop(0)
-        if current.node_id in seen:
-            continue
-        seen.add(current.node_id)
-        for ref in current.upstream_refs:
-            if isinstance(ref, FeatureSetReference):
-                if ref not in found:
-                    found.append(ref)
-            else:
-                stack.append(ref.resolve())  # type: ignore[arg-type]
-    return found
 
 
 @dataclass
@@ -132,6 +102,18 @@ class PhaseResults:
         store = self._metrics
         chosen = list(names) if names is not None else [n for n in store.names if store.epoch_values(n)]
         return plot_epoch_metrics(store, chosen, title=f"metrics of {self.label!r}", log_scale=log_scale, ax=ax)
+
+    def plot_predictions(
+        self, node: Any, *, unscale: bool = True, epoch: int | None = None, role: str = "default", ax: Any = None
+    ) -> Any:
+        """Predicted against true values of ``node`` (unscaled by default), one scatter per target.
+
+        Needs matplotlib (``pip install "modularml[plot]"``); returns the figure without showing it.
+        See :func:`modularml.results.plots.plot_predictions`.
+        """
+        from modularml.results.plots import plot_predictions
+
+        return plot_predictions(self, node, unscale=unscale, epoch=epoch, role=role, ax=ax)
 
     def metrics_to_pandas(self) -> Any:
         """The phase's metrics as a long-format DataFrame: ``phase``, ``name``, ``epoch``, ``batch``, ``value``.
