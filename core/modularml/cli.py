@@ -59,6 +59,13 @@ def _plugins_command(args: argparse.Namespace) -> int:
 
 
 def _run_command(args: argparse.Namespace) -> int:
+    from modularml.context import ExperimentContext
+
+    with ExperimentContext().activate():  # the experiment's context is active only for the command
+        return _run_config(args)
+
+
+def _run_config(args: argparse.Namespace) -> int:
     from modularml.experiment import Experiment
     from modularml.experiment.config_file import describe_experiment, run_experiment
 
