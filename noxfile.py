@@ -16,7 +16,7 @@ import nox
 ROOT = pathlib.Path(__file__).parent
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "core", "sklearn", "torch", "tf", "integration", "wheels"]
+nox.options.sessions = ["lint", "core", "sklearn", "torch", "tf", "integration", "tracking", "wheels"]
 
 # Frameworks, pinned: torch 2.13.0 is the CPU build this project's machines carry; any other
 # version downloads gigabytes.
@@ -25,6 +25,9 @@ TENSORFLOW = "tensorflow-cpu==2.21.0"
 SCIKIT_LEARN = "scikit-learn>=1.3"
 PANDAS = "pandas>=2.0"
 MATPLOTLIB = "matplotlib>=3.7"  # the plot extra
+MLFLOW = "mlflow>=2.12"  # the full distribution: the tests start `mlflow server` and use a sqlite store
+TENSORBOARDX = "tensorboardX>=2.6"  # what the TensorBoard logger writes with
+TENSORBOARD = "tensorboard>=2.15"  # only the tests read the event files back with its reader
 TEST_TOOLS = ["pytest>=8"]
 
 CORE = "core"
@@ -32,11 +35,12 @@ BACKENDS = {"torch": "modularml_torch", "tf": "modularml_tf", "sklearn": "modula
 EXAMPLE_PLUGIN = "plugins/modularml_example"
 NUMPY_PLUGIN = "plugins/modularml_numpy"  # a trainable backend without any ML framework, for the core's tests
 DISTRIBUTIONS = [CORE, *BACKENDS.values(), EXAMPLE_PLUGIN, NUMPY_PLUGIN]
+TRACKING_PLUGINS = ["plugins/modularml_mlflow", "plugins/modularml_tensorboard"]  # the tracking session's
 
 
 # Disk each session's virtual environment takes, in GB (measured on a clean clone, Linux x86_64,
 # CPU builds): the default sessions together need about 8 GB.
-DISK_GB = {"core": 0.4, "sklearn": 0.5, "torch": 1.2, "tf": 1.7, "integration": 2.9, "wheels": 1.4}
+DISK_GB = {"core": 0.4, "sklearn": 0.5, "torch": 1.2, "tf": 1.7, "integration": 2.9, "tracking": 2.2, "wheels": 1.4}
 DISK_GB_EVERYTHING = DISK_GB["integration"]  # any session with every distribution and framework
 
 
@@ -113,6 +117,24 @@ def integration(session: nox.Session) -> None:
     """Every distribution in one environment: cross-package tests and the examples."""
     _install_everything(session)
     session.run("pytest", "tests/integration", *session.posargs)
+
+
+@nox.session
+def tracking(session: nox.Session) -> None:
+    """The MLflow and TensorBoard loggers against real stores (sqlite, an `mlflow server`), and the tracking example."""
+    _warn_if_disk_short(session)
+    session.install(
+        *_editable(CORE, NUMPY_PLUGIN, BACKENDS["torch"], BACKENDS["sklearn"], *TRACKING_PLUGINS),
+        TORCH,
+        SCIKIT_LEARN,
+        MLFLOW,
+        TENSORBOARDX,
+        TENSORBOARD,
+        PANDAS,
+        MATPLOTLIB,
+        *TEST_TOOLS,
+    )
+    session.run("pytest", "tests/tracking", "tests/integration/test_examples.py", "-k", "tracking", *session.posargs)
 
 
 @nox.session(default=False)

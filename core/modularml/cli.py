@@ -6,9 +6,10 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from modularml._version import __version__
-from modularml.errors import PluginConflictError
+from modularml.errors import ModularMLError, PluginConflictError
 from modularml.plugins.manager import PluginRecord, get_plugin_manager
 
 __all__ = ["format_plugins", "main"]
@@ -57,6 +58,42 @@ def _plugins_command(args: argparse.Namespace) -> int:
     return 1 if args.strict and any(r.status == "failed" for r in records) else 0
 
 
+def _run_command(args: argparse.Namespace) -> int:
+    from modularml.context import ExperimentContext
+
+    with ExperimentContext().activate():  # the experiment's context is active only for the command
+        return _run_config(args)
+
+
+def _run_config(args: argparse.Namespace) -> int:
+    from modularml.experiment import Experiment
+    from modularml.experiment.config_file import describe_experiment, run_experiment
+
+    config = Path(args.config)
+    quiet = {"show_sampler_progress": False, "show_training_progress": False} if args.quiet else {}
+    try:
+        output = Path(args.output) if args.output else config.parent / f"{config.stem}-results"
+        if not args.dry_run and (output / "metrics.csv").exists() and not args.overwrite:
+            print(
+                f"error: {str(output / 'metrics.csv')!r} already exists; pass --overwrite to replace it.",
+                file=sys.stderr,
+            )
+            return 1
+        experiment = Experiment.from_file(config, allow_packaged_code=args.allow_packaged_code)
+        if args.dry_run:
+            print(describe_experiment(experiment))
+            print("dry run: the config is valid; nothing was run.")
+            return 0
+        _, written = run_experiment(experiment, output, overwrite=args.overwrite, **quiet)
+    except (ModularMLError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"experiment {experiment.label!r} ran; wrote:")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modularml", description="ModularML command line.")
     parser.add_argument("--version", action="version", version=f"modularml {__version__}")
@@ -65,6 +102,27 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true", help="Print JSON instead of text.")
     plugins.add_argument("--strict", action="store_true", help="Exit with status 1 if any plugin failed to load.")
     plugins.set_defaults(handler=_plugins_command)
+    run = commands.add_parser(
+        "run",
+        help="Build an experiment from a config file (.toml or .json) and run its plan.",
+        description="Build the experiment a config file describes (Experiment.to_file writes one), run its plan, "
+        "and write metrics.csv (and the experiment file, where this version can save one) into the output folder.",
+    )
+    run.add_argument("config", help="The experiment config file (.toml or .json).")
+    run.add_argument(
+        "--dry-run", action="store_true", help="Build and validate everything, print the plan, run nothing."
+    )
+    run.add_argument(
+        "--output", "-o", help="Folder of the results (default: <config stem>-results next to the config)."
+    )
+    run.add_argument("--overwrite", action="store_true", help="Replace the results of an earlier run.")
+    run.add_argument("--quiet", "-q", action="store_true", help="No progress bars.")
+    run.add_argument(
+        "--allow-packaged-code",
+        action="store_true",
+        help="Allow classes from modules outside modularml and the installed plugins (your own code).",
+    )
+    run.set_defaults(handler=_run_command)
     return parser
 
 

@@ -35,8 +35,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("results",),
     ("phases",),
     ("callbacks",),
-    ("experiment", "executors"),
-    ("__init__", "__main__", "datasets", "testing", "cli", "transforms"),
+    ("experiment", "executors", "datasets"),
+    ("__init__", "__main__", "testing", "cli", "transforms"),
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 

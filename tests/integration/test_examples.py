@@ -142,3 +142,37 @@ def test_transfer_learning_needs_four_cells() -> None:
         fs = module.make_featureset("cells", n_samples=20, n_groups=3, seed=0)
         with pytest.raises(ValueError, match="at least 4 cells"):
             module.split_cells(fs, seed=0)
+
+
+def test_the_config_file_example_runs_from_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import csv
+
+    from modularml.cli import main
+
+    config = EXAMPLES / "configs" / "soh_mlp.toml"
+    monkeypatch.chdir(tmp_path)  # the CSVLogger's folder is relative to where the command runs
+    assert main(["run", str(config), "--dry-run"]) == 0
+    assert main(["run", str(config), "-q", "-o", str(tmp_path / "out")]) == 0
+    with (tmp_path / "out" / "metrics.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    val = {int(r["epoch"]): float(r["value"]) for r in rows if r["name"] == "val_loss" and r["phase"] == "train"}
+    assert sorted(val) == list(range(20))
+    assert val[19] < 0.5 * val[0]
+    with (tmp_path / "soh-mlp-logs" / "train.csv").open() as handle:
+        logged = [r for r in csv.DictReader(handle) if r["name"] == "val_loss"]
+    assert [float(r["value"]) for r in logged] == [val[e] for e in range(20)]  # the phase's CSVLogger agrees
+
+
+def test_the_tracking_example_logs_to_mlflow(tmp_path: Path) -> None:
+    pytest.importorskip("modularml_mlflow")
+    pytest.importorskip("matplotlib")
+    result = load_example("tracking_mlflow").main(tmp_path, n_samples=120, epochs=6, verbose=False)
+    assert result["status"] == "FINISHED"
+    assert result["n_params"] > 20
+    assert result["val_loss"] == pytest.approx(result["logged_val_loss"])
+    assert sorted(result["val_loss"]) == list(range(6))
+    assert {"model/model-graph.mg.mml", "losses.png", "predictions.png", "splits.png"} <= set(result["artifacts"])
+    frame = result["predictions"]
+    assert list(frame.columns[:3]) == ["epoch", "batch", "sample_uuids"]
+    assert finite(result["rmse"])
+    assert (tmp_path / "losses.png").stat().st_size > 5_000

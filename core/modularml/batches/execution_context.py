@@ -9,6 +9,7 @@ from typing import Any
 from modularml.batches.batch import Batch
 from modularml.batches.batch_view import BatchView
 from modularml.batches.tensors import detach_value
+from modularml.context.fold import active_fold
 from modularml.errors import InvalidArgumentError, InvalidTypeError, NotRegisteredError
 
 __all__ = ["ExecutionContext"]
@@ -32,6 +33,8 @@ class ExecutionContext:
             ``(head node id, upstream FeatureSetReference)``: a BatchView until materialised.
         outputs (dict[str, Batch]): Output batch per node id.
         losses (dict[str, Any]): Loss value per loss label (backend scalars or per-sample tensors).
+        fold (str | None): The cross-validation fold the step ran in (the active
+            :func:`~modularml.context.fold_scope` when the context was made); None outside one.
     """
 
     phase_label: str
@@ -40,6 +43,7 @@ class ExecutionContext:
     inputs: dict[InputKey, BatchView | Batch] = field(default_factory=dict)
     outputs: dict[str, Batch] = field(default_factory=dict)
     losses: dict[str, Any] = field(default_factory=dict)
+    fold: str | None = field(default_factory=active_fold)
 
     def __post_init__(self) -> None:
         if not isinstance(self.phase_label, str):
@@ -57,6 +61,7 @@ class ExecutionContext:
         ctx = cls.__new__(cls)
         ctx.phase_label, ctx.epoch_idx, ctx.batch_idx = phase_label, epoch_idx, batch_idx
         ctx.inputs, ctx.outputs, ctx.losses = inputs, {}, {}
+        ctx.fold = active_fold()
         return ctx
 
     @staticmethod
@@ -160,6 +165,7 @@ class ExecutionContext:
             inputs={k: v.detach_tensors() if isinstance(v, Batch) else v for k, v in self.inputs.items()},
             outputs={k: v.detach_tensors() for k, v in self.outputs.items()},
             losses={k: detach_value(v) for k, v in self.losses.items()},
+            fold=self.fold,
         )
 
     def __repr__(self) -> str:

@@ -804,6 +804,20 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
             display(Markdown(f"```mermaid\n{text}\n```"))
         return text
 
+    def plot_splits(self, *, group_by: str | None = None, ax: Any = None) -> Any:
+        """The sizes of the splits, and with ``group_by`` (a tag key) which splits each group's samples are in.
+
+        Needs matplotlib (``pip install "modularml[plot]"``); returns the figure without showing it.
+        See :func:`modularml.data.plots.plot_splits`.
+
+        Example:
+            >>> fs.split_random({"train": 0.8, "val": 0.2}, group_by="cell_id")
+            >>> fs.plot_splits(group_by="cell_id").savefig("splits.png")
+        """
+        from modularml.data.plots import plot_splits
+
+        return plot_splits(self, group_by=group_by, ax=ax)
+
     # ------------------------------------------------------------------ dunder
     def summary(self) -> str:
         """A short text description: label, samples, columns (shape, dtype) and splits."""

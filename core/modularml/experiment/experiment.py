@@ -999,5 +999,25 @@ class Experiment:
         experiment._plan = plan
         return experiment
 
+    # ------------------------------------------------------------------ config files
+    def to_file(self, path: str | Path, *, overwrite: bool = False, seed: int | None = None) -> Path:
+        """Write this experiment as a config file (``.toml`` or ``.json``), its FeatureSets saved next to it.
+
+        See :func:`modularml.experiment.config_file.write_experiment_file`; ``modularml run`` runs the file.
+        """
+        from modularml.experiment.config_file import write_experiment_file
+
+        return write_experiment_file(self, path, overwrite=overwrite, seed=seed)
+
+    @classmethod
+    def from_file(cls, path: str | Path, *, allow_packaged_code: bool = False) -> Experiment:
+        """Build the experiment a config file describes, in a new ExperimentContext (made active).
+
+        See :func:`modularml.experiment.config_file.read_experiment_file`.
+        """
+        from modularml.experiment.config_file import read_experiment_file
+
+        return read_experiment_file(path, experiment_cls=cls, allow_packaged_code=allow_packaged_code)
+
     def __repr__(self) -> str:
         return f"Experiment(label={self.label!r}, plan={[i.label for i in self._plan.all]}, runs={len(self._history)})"

@@ -261,7 +261,7 @@ class BaseModel(ABC):
         with loading(allow_packaged_code=allow_packaged_code, what="model"):
             model_cls: type = cls
             if cls is BaseModel:
-                model_cls = _resolve_model_class(config.get("class"), cls)
+                model_cls = _resolve_model_class(config.get("class"), cls, backend=config.get("backend"))
             init_args = dict(config.get("init_args") or {})
             if not all(isinstance(k, str) and k.isidentifier() for k in init_args):
                 raise InvalidArgumentError(
@@ -474,8 +474,15 @@ def check_model_of(model: Any, backend: str, *, expected: str) -> None:
         raise InvalidArgumentError(f"{type(model).__name__} is not built yet, so it has no parameters; build it first.")
 
 
-def _resolve_model_class(class_path: Any, base: type, *, entry: str = "config['class']") -> type[BaseModel]:
-    """The model class a file or config names, through the plugin layer's resolver (a ``base`` subclass)."""
+def _resolve_model_class(
+    class_path: Any, base: type, *, entry: str = "config['class']", backend: Any = None
+) -> type[BaseModel]:
+    """The model class a file or config names, through the plugin layer's resolver (a ``base`` subclass).
+
+    A registered name is looked up among the models of ``backend`` (the config's), so a config
+    may name ``"SequentialMLP"`` with ``backend = "torch"``.
+    """
     from modularml.plugins.resolver import resolve
 
-    return resolve(class_path, what="model class", entry=entry, kind="models", base=base)
+    scope = str(backend) if isinstance(backend, str) and backend else None
+    return resolve(class_path, what="model class", entry=entry, kind="models", base=base, backend=scope)

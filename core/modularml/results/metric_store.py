@@ -31,10 +31,15 @@ class MetricEntry:
 
 
 class MetricStore:
-    """Scalar metrics per epoch (and optionally per batch); a value logged twice for one key replaces the first."""
+    """Scalar metrics per epoch (and optionally per batch); a value logged twice for one key replaces the first.
+
+    Besides the entries by key, the store keeps the order values were logged in, so that a reader
+    that follows a run (a logger) takes only what is new: :attr:`position` and :meth:`logged_since`.
+    """
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, int, int | None], MetricEntry] = {}
+        self._log: list[MetricEntry] = []
 
     def log(self, name: str, value: Any, epoch_idx: int, batch_idx: int | None = None) -> None:
         """Record ``value`` of metric ``name`` at ``epoch_idx`` (and ``batch_idx``; None: epoch level).
@@ -54,11 +59,33 @@ class MetricStore:
                 continue
             if isinstance(index, bool) or not isinstance(index, int) or index < 0:
                 raise InvalidArgumentError(f"Metric {name!r}: {what} is an int >= 0; got {index!r}.")
-        self._entries[(name, epoch_idx, batch_idx)] = MetricEntry(name, number, epoch_idx, batch_idx)
+        entry = MetricEntry(name, number, epoch_idx, batch_idx)
+        self._entries[(name, epoch_idx, batch_idx)] = entry
+        self._log.append(entry)
 
     def log_step(self, name: str, value: float, epoch_idx: int, batch_idx: int) -> None:
         """:meth:`log` for values the phases made themselves (a float, valid indices): no checks per step."""
-        self._entries[(name, epoch_idx, batch_idx)] = MetricEntry(name, value, epoch_idx, batch_idx)
+        entry = MetricEntry(name, value, epoch_idx, batch_idx)
+        self._entries[(name, epoch_idx, batch_idx)] = entry
+        self._log.append(entry)
+
+    @property
+    def position(self) -> int:
+        """How many values were logged so far (replacements included): a cursor for :meth:`logged_since`."""
+        return len(self._log)
+
+    def logged_since(self, position: int) -> list[MetricEntry]:
+        """The values logged after ``position`` (an earlier :attr:`position`), in the order they were logged.
+
+        A value that replaced an earlier one for the same key is included again. Costs only the
+        number of new values, so a reader that calls it every epoch stays linear in the run.
+
+        Raises:
+            ValueError: If ``position`` is not an int between 0 and :attr:`position`.
+        """
+        if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position <= len(self._log):
+            raise InvalidArgumentError(f"position is an int in [0, {len(self._log)}]; got {position!r}.")
+        return self._log[position:]
 
     @property
     def names(self) -> list[str]:
@@ -147,15 +174,17 @@ class MetricStore:
             for e in self.entries()
         ]
 
-    def to_pandas(self, *, phase: str | None = None) -> Any:
+    def to_pandas(self, *, phase: str | None = None, fold: str | None = None) -> Any:
         """All entries as a long-format ``pandas.DataFrame`` (needs ``pip install "modularml[pandas]"``).
 
         Columns: ``name``, ``epoch``, ``batch`` (nullable ``Int64``: missing for epoch-level
-        values), ``value`` (float64), and ``phase`` first when ``phase`` is given. Rows are in the
-        order of :meth:`entries`: by name, then epoch, then batch (epoch-level last).
+        values), ``value`` (float64), preceded by ``phase`` when ``phase`` is given and by ``fold``
+        when ``fold`` is given. Rows are in the order of :meth:`entries`: by name, then epoch,
+        then batch (epoch-level last).
 
         Args:
             phase: The label of the phase the metrics belong to, added as a column.
+            fold: The cross-validation fold they belong to, added as a column.
 
         Raises:
             ImportError: If pandas is not installed; the message says how to install it.
@@ -170,6 +199,8 @@ class MetricStore:
             "batch": pd.Series([e.batch_idx for e in entries], dtype="Int64"),
             "value": pd.Series([e.value for e in entries], dtype="float64"),
         }
+        if fold is not None:
+            columns = {"fold": pd.Series([fold] * len(entries), dtype="object"), **columns}
         if phase is not None:
             columns = {"phase": pd.Series([phase] * len(entries), dtype="object"), **columns}
         return pd.DataFrame(columns)

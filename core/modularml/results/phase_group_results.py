@@ -114,14 +114,20 @@ class PhaseGroupResults:
 
         Columns ``phase`` (the phase's label, preceded by the labels of the nested groups it is in:
         ``"inner/train"``), ``name``, ``epoch``, ``batch``, ``value``; phases in execution order.
-        Needs pandas.
+        When any phase ran in a cross-validation fold, a ``fold`` column follows ``phase`` (missing
+        for phases outside a fold). Needs pandas.
         """
         from modularml.data.formats import import_pandas
 
         pd = import_pandas()
-        frames = [result.metrics().to_pandas(phase="/".join(path)) for path, result in self._iter_phase_results(())]
-        if not frames:
+        results = list(self._iter_phase_results(()))
+        if not results:
             return MetricStore().to_pandas(phase="")
+        any_fold = any(result.fold is not None for _, result in results)
+        frames = [result.metrics().to_pandas(phase="/".join(path)) for path, result in results]
+        if any_fold:
+            for frame, (_, result) in zip(frames, results, strict=True):
+                frame.insert(1, "fold", pd.Series([result.fold] * len(frame), dtype="object"))
         return pd.concat(frames, ignore_index=True)
 
     def _iter_phase_results(self, prefix: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], PhaseResults]]:

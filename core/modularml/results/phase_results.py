@@ -10,13 +10,14 @@ import numpy as np
 
 from modularml.batches import Batch, ExecutionContext
 from modularml.batches.tensors import concat_values, convert_value, resolve_format, to_numpy
-from modularml.context import ExperimentContext
-from modularml.data.references import FeatureSetReference
+from modularml.context.fold import active_fold
+from modularml.data.formats import PANDAS_FORMATS
 from modularml.data.schema import parse_column_name
 from modularml.errors import InvalidArgumentError, InvalidTypeError, NotRegisteredError
 from modularml.results.axis_series import AxisSeries
 from modularml.results.callback_result import CallbackResult
 from modularml.results.metric_store import MetricStore
+from modularml.results.nodes import _graph_node, upstream_featureset_refs
 
 if TYPE_CHECKING:
     from modularml.data import FeatureSet, FeatureSetView
@@ -28,41 +29,14 @@ Domain = Literal["outputs", "targets", "tags", "sample_uuids"]
 _DOMAINS = ("outputs", "targets", "tags", "sample_uuids")
 
 
-def _graph_node(node: Any) -> GraphNode:
-    from modularml.nodes import GraphNode
-
-    if isinstance(node, GraphNode):
-        return node
-    if isinstance(node, str):
-        return ExperimentContext.get_active().get_node(node, enforce_type="GraphNode")  # type: ignore[return-value]
-    raise InvalidTypeError(f"A node is given as a GraphNode, its node_id or its label; got {node!r:.100}.")
-
-
-def upstream_featureset_refs(node: GraphNode) -> list[FeatureSetReference]:
-    """The FeatureSet references feeding ``node``, directly or through upstream nodes, in order (unique)."""
-    found: list[FeatureSetReference] = []
-    seen: set[str] = set()
-    stack = [node]
-    while stack:
-        current = stack.pop(0)
-        if current.node_id in seen:
-            continue
-        seen.add(current.node_id)
-        for ref in current.upstream_refs:
-            if isinstance(ref, FeatureSetReference):
-                if ref not in found:
-                    found.append(ref)
-            else:
-                stack.append(ref.resolve())  # type: ignore[arg-type]
-    return found
-
-
 @dataclass
 class PhaseResults:
     """Results of one phase: its execution contexts (by epoch and batch), callback results and metrics.
 
     Attributes:
         label (str): Label of the phase.
+        fold (str | None): The cross-validation fold the phase ran in (the active
+            :func:`~modularml.context.fold_scope` when the results were made); None outside one.
     """
 
     label: str
@@ -70,6 +44,7 @@ class PhaseResults:
     _callbacks: list[CallbackResult] = field(default_factory=list)
     _metrics: MetricStore = field(default_factory=MetricStore)
     _loss_nodes: dict[str, str] = field(default_factory=dict)
+    fold: str | None = field(default_factory=active_fold)
 
     # ------------------------------------------------------------------ recording
     def add_execution_context(self, ctx: ExecutionContext) -> None:
@@ -128,12 +103,25 @@ class PhaseResults:
         chosen = list(names) if names is not None else [n for n in store.names if store.epoch_values(n)]
         return plot_epoch_metrics(store, chosen, title=f"metrics of {self.label!r}", log_scale=log_scale, ax=ax)
 
+    def plot_predictions(
+        self, node: Any, *, unscale: bool = True, epoch: int | None = None, role: str = "default", ax: Any = None
+    ) -> Any:
+        """Predicted against true values of ``node`` (unscaled by default), one scatter per target.
+
+        Needs matplotlib (``pip install "modularml[plot]"``); returns the figure without showing it.
+        See :func:`modularml.results.plots.plot_predictions`.
+        """
+        from modularml.results.plots import plot_predictions
+
+        return plot_predictions(self, node, unscale=unscale, epoch=epoch, role=role, ax=ax)
+
     def metrics_to_pandas(self) -> Any:
         """The phase's metrics as a long-format DataFrame: ``phase``, ``name``, ``epoch``, ``batch``, ``value``.
 
-        See :meth:`MetricStore.to_pandas`; needs pandas.
+        A ``fold`` column follows ``phase`` when the phase ran in a cross-validation fold
+        (:attr:`fold`). See :meth:`MetricStore.to_pandas`; needs pandas.
         """
-        return self._metrics.to_pandas(phase=self.label)
+        return self._metrics.to_pandas(phase=self.label, fold=self.fold)
 
     def callbacks(self, kind: str | None = None) -> list[CallbackResult]:
         """Recorded callback results (of ``kind`` only, if given)."""
@@ -256,6 +244,9 @@ class PhaseResults:
             domain: ``"outputs"``, ``"targets"``, ``"tags"`` or ``"sample_uuids"``.
             role: Role to read. Defaults to ``"default"``.
             fmt: Format to convert to (``"np"``, ``"torch"``...); as produced when None.
+                ``"pandas"`` gives a DataFrame of one row per sample: its step and UUID, the
+                values, and for ``"outputs"`` the targets and the sample's tags next to the
+                predictions (see :func:`modularml.results.frames.stacked_frame`).
             unscale: Invert the target scalers of the node's upstream FeatureSet (``outputs`` and
                 ``targets`` only); the result is a numpy array unless ``fmt`` says otherwise.
             epoch, batch: Restrict to one epoch and/or batch index.
@@ -269,6 +260,19 @@ class PhaseResults:
         graph_node = _graph_node(node)
         if unscale and domain not in ("outputs", "targets"):
             raise InvalidArgumentError(f"unscale=True applies to 'outputs' and 'targets', not {domain!r}.")
+        if isinstance(fmt, str) and fmt.lower() in PANDAS_FORMATS:
+            from modularml.results.frames import stacked_frame
+
+            return stacked_frame(
+                self,
+                graph_node,
+                domain,
+                sources=upstream_featureset_refs(graph_node),
+                role=role,
+                unscale=unscale,
+                epoch=epoch,
+                batch=batch,
+            )
         roles = [b.get_role(role) for b in self.batches(graph_node, epoch=epoch, batch=batch)]
         value = concat_values([getattr(r, domain) for r in roles], f"{domain} of node {graph_node.label!r}")
         if unscale:

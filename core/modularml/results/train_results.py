@@ -39,26 +39,26 @@ class TrainResults(PhaseResults):
         return self._metrics.epoch_values(name)
 
     def plot_losses(self, *, log_scale: bool = False, ax: Any = None) -> Any:
-        """The loss metrics per epoch (``train_loss``, ``val_loss`` and any other ``*_loss``), one line each.
+        """The losses per epoch: one axes per (node, loss), with the training and the validation line.
 
-        Needs matplotlib (``pip install "modularml[plot]"``); returns the figure without showing it.
+        Training values are the epoch means of the recorded steps; validation values come from the
+        phase's evaluation callbacks. Results that recorded no steps (``result_recording="none"``)
+        draw the loss metrics (``train_loss``, ``val_loss``...) on one axes instead. Needs
+        matplotlib (``pip install "modularml[plot]"``); returns the figure without showing it.
 
         Args:
             log_scale: Use a logarithmic y axis.
-            ax: Axes to draw into; a new figure by default.
+            ax: Axes to draw into, one per panel; a new figure by default.
 
         Returns:
             matplotlib.figure.Figure: The figure.
 
         Raises:
-            ValueError: If no loss metric was logged per epoch.
+            ValueError: If no loss was recorded.
         """
-        from modularml.results.plots import plot_epoch_metrics
+        from modularml.results.plots import plot_losses
 
-        names = [n for n in self._metrics.names if n.endswith("_loss") and self._metrics.epoch_values(n)]
-        return plot_epoch_metrics(
-            self._metrics, names, title=f"losses of {self.label!r}", ylabel="loss", log_scale=log_scale, ax=ax
-        )
+        return plot_losses(self, log_scale=log_scale, ax=ax)
 
     # ------------------------------------------------------------------ validation
     def _evaluations(self, label: str | None) -> list[CallbackResult]:

@@ -10,8 +10,11 @@ import pytest
 
 import modularml as mml
 from modularml.callbacks import CSVLogger, Evaluation, MetricsLogger
+from modularml.callbacks.loggers import flatten_params
+from modularml.context import fold_scope
 from modularml.errors import FileCollisionError, InvalidArgumentError, InvalidTypeError
 from modularml.phases import TrainPhase
+from modularml.results import MetricStore
 
 QUIET = {"show_sampler_progress": False, "show_training_progress": False}
 
@@ -115,10 +118,72 @@ def test_csv_logger_arguments_artifacts_and_overwrite(linear_setup, tmp_path: Pa
     assert (tmp_path / "copies" / "model.txt").read_text() == "weights"
     with pytest.raises(FileNotFoundError, match="nope"):
         other.log_artifact(tmp_path / "nope")
-    with pytest.raises(InvalidArgumentError, match="before a run started"):
+    with pytest.raises(InvalidArgumentError, match=r"before a run started \(start_run\(\) starts one\)"):
         other.log_metrics({"x": 1.0}, phase="p", epoch=0, batch=None)
     assert CSVLogger.from_config(logger.get_config()).get_config() == logger.get_config()
 
 
 def test_csv_logger_is_registered_through_the_hook() -> None:
     assert mml.get_plugin_manager().registry("callbacks").get("CSVLogger") is CSVLogger
+
+
+def test_the_logger_reads_each_value_once(linear_setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[tuple[int, int]] = []
+    original = MetricStore.logged_since
+
+    def counting(self, position):
+        new = original(self, position)
+        reads.append((position, len(new)))
+        return new
+
+    monkeypatch.setattr(MetricStore, "logged_since", counting)
+    s = linear_setup()
+    phase = _train(s, n_epochs=5)
+    phase.add_callback(Recorder())
+    results = phase.execute(**QUIET)
+    assert len(reads) == 5 + 1  # one read per epoch end, one at the phase end
+    assert [p for p, _ in reads] == [sum(n for _, n in reads[:i]) for i in range(len(reads))]  # from the last cursor
+    assert sum(n for _, n in reads) == results.metrics().position  # every value read exactly once
+
+
+def test_a_run_in_a_fold_opens_a_run_for_the_fold(linear_setup, tmp_path: Path) -> None:
+    s = linear_setup()
+    phase = _train(s, n_epochs=1)
+    starts: list[tuple[str, str | None]] = []
+
+    class Starts(Recorder):
+        def start_run(self, *, phase, fold):
+            starts.append((phase, fold))
+
+    phase.add_callback(Starts())
+    phase.add_callback(CSVLogger(tmp_path))
+    phase.add_callback(CSVLogger(tmp_path, filename="{fold}-{phase}.csv", label="named"))
+    for fold in ("fold_0", "fold_1"):
+        with fold_scope(fold):
+            phase.execute(**QUIET)
+    phase.execute(**QUIET)
+    assert starts == [("train", "fold_0"), ("train", "fold_1"), ("train", None)]
+    for fold in ("fold_0", "fold_1"):
+        assert (tmp_path / fold / "train.csv").is_file()
+        assert (tmp_path / fold / "train.params.json").is_file()
+        assert (tmp_path / f"{fold}-train.csv").is_file()
+    assert (tmp_path / "train.csv").is_file()
+
+
+def test_params_hold_the_experiment_config_and_flatten(linear_setup) -> None:
+    s = linear_setup()
+    experiment = mml.Experiment.from_active_context("exp")
+    phase = _train(s, n_epochs=1)
+    recorder = Recorder()
+    seen = {}
+    recorder.log_params = lambda params, *, phase: seen.update(params)  # type: ignore[method-assign]
+    phase.add_callback(recorder)
+    experiment.execution_plan.add_phase(phase)
+    experiment.run(**QUIET)
+    assert seen["label"] == "train"
+    assert seen["n_epochs"] == 1
+    assert seen["experiment"] == experiment.get_config()
+    flat = flatten_params(seen)
+    assert flat["experiment.label"] == "exp"
+    assert flat["experiment.execution_plan.items.0.n_epochs"] == 1
+    assert flatten_params({"a": {}, "b": [], "c": [1, {"d": None}]}) == {"a": {}, "b": [], "c.0": 1, "c.1.d": None}

@@ -1,0 +1,11 @@
+"""Hook implementations of the MLflow plugin (the module its entry point names)."""
+
+from __future__ import annotations
+
+from modularml import hookimpl
+from modularml.plugins import Registrar
+
+
+@hookimpl
+def register_callbacks(register: Registrar) -> None:
+    register("MLflowLogger", "modularml_mlflow.logger:MLflowLogger")
