@@ -71,6 +71,7 @@ def results_to_state(results: PhaseResults | PhaseGroupResults) -> dict[str, Any
         "version": STATE_VERSION,
         "class": import_path(type(results)),
         "label": results.label,
+        "fold": results.fold,
         "metrics": _metrics_state(results._metrics),
         "loss_nodes": dict(results._loss_nodes),
         "contexts": _ContextPacker().pack(results._execution),
@@ -156,6 +157,7 @@ class _ContextPacker:
             meta.append(
                 {
                     "phase_label": ctx.phase_label,
+                    "fold": ctx.fold,
                     "epoch_idx": ctx.epoch_idx,
                     "batch_idx": ctx.batch_idx,
                     "inputs": inputs,
@@ -326,6 +328,7 @@ def results_from_state(
 
     cls = resolve_class(state["class"], f"results {state.get('label')!r} class")
     results = cls(state["label"])
+    results.fold = state.get("fold")
     _restore_metrics(results._metrics, state["metrics"])
     results._loss_nodes.update(state.get("loss_nodes") or {})
     for ctx in _unpack_contexts(state["contexts"]):
@@ -379,6 +382,7 @@ def _unpack_contexts(state: Mapping[str, Any]) -> list[ExecutionContext]:
     contexts = []
     for meta, arrays in zip(steps, per_step, strict=True):
         ctx = ExecutionContext(meta["phase_label"], epoch_idx=meta["epoch_idx"], batch_idx=meta["batch_idx"])
+        ctx.fold = meta.get("fold")
         for entry in meta["inputs"]:
             ref = FeatureSetReference.from_config(entry["ref"])
             if "batch" in entry:
