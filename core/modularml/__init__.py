@@ -125,6 +125,9 @@ _LAZY = {
     "PhaseGroupResults": "modularml.results",
     "ExperimentCallback": "modularml.callbacks",
     "inspect_packaged_code": "modularml.plugins.packaging",
+    "CrossValidation": "modularml.experiment",
+    "CVBinding": "modularml.experiment",
+    "CVResults": "modularml.results",
 }
 
 
@@ -205,6 +208,9 @@ __all__ = [
     "Experiment",
     "ExperimentCallback",
     "ExperimentRun",
+    "CrossValidation",
+    "CVBinding",
+    "CVResults",
     "PhaseGroup",
     "PhaseGroupResults",
     "FitPhase",

@@ -8,6 +8,7 @@ inherit the built-in exception that the API reference names (``ValueError``,
 from __future__ import annotations
 
 __all__ = [
+    "ExecutionError",
     "BackendNotInstalledError",
     "BackendMismatchError",
     "BackendNotSupportedError",
@@ -153,3 +154,7 @@ class GraphTopologyError(ModularMLError, ValueError):
 
 class BackendMismatchError(ModularMLError, RuntimeError):
     """Objects of different backends were combined where one backend is required (a global optimizer)."""
+
+
+class ExecutionError(ModularMLError, RuntimeError):
+    """An item of independent work (a cross-validation fold, say) failed; the message names it, the cause is chained."""

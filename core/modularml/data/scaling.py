@@ -378,6 +378,26 @@ class ScalingMixin:
         self._collection = self._with_transformed(state, drop=())
         self._scaler_records = records
 
+    def refit_scalers(self, fit_to_split: str) -> None:
+        """Fit every scaler of the transform log again, in order, to the rows of ``fit_to_split``.
+
+        Each record keeps its scaler's kind, columns and settings; the scaler is cloned unfitted,
+        fit to the split's rows (chained scalers on the refit output of the earlier ones) and
+        applied to all rows. Cross-validation does this for every fold, so that no scaler has seen
+        the fold's validation rows. On error nothing changes.
+
+        Args:
+            fit_to_split: The split to fit to (a fold's training split).
+
+        Raises:
+            ValueError: If there is no such split, or it is empty.
+        """
+        rows = self._fit_rows(fit_to_split)
+        moved = [dataclasses.replace(r, fit_to_split=fit_to_split, fit_indices=rows) for r in self._scaler_records]
+        state, records = self._replay(moved, refit=True)
+        self._collection = self._with_transformed(state, drop=())
+        self._scaler_records = records
+
     # ------------------------------------------------------------------ undo
     def _undo_records(self, undone: Sequence[ScalerRecord]) -> None:
         """Remove records and recompute the transformed columns they wrote from the remaining ones."""

@@ -47,8 +47,13 @@ STATE_VERSION = 1
 # ---------------------------------------------------------------------------------------------
 # writing
 # ---------------------------------------------------------------------------------------------
-def results_to_state(results: PhaseResults | PhaseGroupResults) -> dict[str, Any]:
+def results_to_state(results: PhaseResults | PhaseGroupResults, *, keep_inputs: bool = True) -> dict[str, Any]:
     """The plain-data state of ``results`` (JSON values and numpy arrays); see the module docstring.
+
+    Args:
+        results: What to save.
+        keep_inputs: Keep the inputs of the recorded steps. Cross-validation folds leave them out
+            (they are the fold's own scaled rows, which only the fold has).
 
     Raises:
         SerializationError: If a callback result holds a value that is not plain data (JSON values,
@@ -60,7 +65,7 @@ def results_to_state(results: PhaseResults | PhaseGroupResults) -> dict[str, Any
             "type": "group",
             "version": STATE_VERSION,
             "label": results.label,
-            "results": [results_to_state(r) for r in results._results.values()],
+            "results": [results_to_state(r, keep_inputs=keep_inputs) for r in results._results.values()],
         }
     if not isinstance(results, PhaseResults):
         raise SerializationError(f"Only PhaseResults and PhaseGroupResults can be saved; got {type(results).__name__}.")
@@ -74,8 +79,8 @@ def results_to_state(results: PhaseResults | PhaseGroupResults) -> dict[str, Any
         "fold": results.fold,
         "metrics": _metrics_state(results._metrics),
         "loss_nodes": dict(results._loss_nodes),
-        "contexts": _ContextPacker().pack(results._execution),
-        "callbacks": [_callback_state(r, results.label, i) for i, r in enumerate(results._callbacks)],
+        "contexts": _ContextPacker(keep_inputs).pack(results._execution),
+        "callbacks": [_callback_state(r, results.label, i, keep_inputs) for i, r in enumerate(results._callbacks)],
     }
 
 
@@ -94,13 +99,13 @@ def _metrics_state(store: MetricStore) -> dict[str, Any]:
     }
 
 
-def _callback_state(result: CallbackResult, phase: str, index: int) -> dict[str, Any]:
+def _callback_state(result: CallbackResult, phase: str, index: int, keep_inputs: bool = True) -> dict[str, Any]:
     from modularml.backends.components import import_path
 
     where = f"callback result {index} ({result.kind} {result.label!r}) of phase {phase!r}"
     value = result.value
     if isinstance(value, (PhaseResults, PhaseGroupResults)):
-        encoded: Any = {"results": results_to_state(value)}
+        encoded: Any = {"results": results_to_state(value, keep_inputs=keep_inputs)}
     else:
         _check_plain(value, f"the value of {where}")
         encoded = {"value": value}
@@ -135,7 +140,8 @@ def _check_plain(value: Any, where: str) -> None:
 class _ContextPacker:
     """Packs execution contexts into a few concatenated arrays (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_inputs: bool = True) -> None:
+        self.keep_inputs = keep_inputs
         self.slots: dict[tuple[str, ...], list[tuple[int, np.ndarray]]] = {}
         self.uuid_rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -143,7 +149,7 @@ class _ContextPacker:
         meta = []
         for i, ctx in enumerate(contexts):
             inputs = []
-            for (node_id, ref), value in ctx.inputs.items():
+            for (node_id, ref), value in ctx.inputs.items() if self.keep_inputs else ():
                 if not isinstance(ref, FeatureSetReference):
                     raise SerializationError(
                         f"The input of node {node_id!r} in step (epoch {ctx.epoch_idx}, batch {ctx.batch_idx}) of "
