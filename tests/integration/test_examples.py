@@ -176,3 +176,12 @@ def test_the_tracking_example_logs_to_mlflow(tmp_path: Path) -> None:
     assert list(frame.columns[:3]) == ["epoch", "batch", "sample_uuids"]
     assert finite(result["rmse"])
     assert (tmp_path / "losses.png").stat().st_size > 5_000
+
+
+def test_the_cross_validation_example_beats_its_baseline_in_every_fold() -> None:
+    result = load_example("cross_validation").main(n_samples=160, epochs=15, n_folds=3)
+    table = result["table"]
+    assert [row["fold"] for row in table] == ["CV_fold0", "CV_fold1", "CV_fold2"]
+    assert all(row["rmse"] < row["baseline_rmse"] for row in table)
+    assert sum(row["val_samples"] for row in table) > 0
+    assert result["mean_rmse"] == pytest.approx(np.mean([row["rmse"] for row in table]))
