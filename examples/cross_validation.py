@@ -96,9 +96,8 @@ def main(*, n_samples: int = 400, epochs: int = 40, n_folds: int = 5, executor: 
     rmse = [row["rmse"] for row in table]
     summary = {"mean_rmse": statistics.fmean(rmse), "std_rmse": statistics.stdev(rmse)}
     baseline = statistics.fmean(row["baseline_rmse"] for row in table)
-    print(
-        f"{'mean ± std':<10} {'':>11} {summary['mean_rmse']:>8.4f} ± {summary['std_rmse']:.4f} (baseline {baseline:.4f})"
-    )
+    spread = f"{summary['mean_rmse']:>8.4f} ± {summary['std_rmse']:.4f}"
+    print(f"{'mean ± std':<10} {'':>11} {spread} (baseline {baseline:.4f})")
     return {"table": table, **summary, "baseline_rmse": baseline}
 
 
