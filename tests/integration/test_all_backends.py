@@ -126,3 +126,25 @@ def test_readme_resume_and_files_example_runs_after_the_checkpoint_example(tmp_p
         "more_epoch0014.ckpt.mml",
         "more_epoch0019.ckpt.mml",
     ]
+
+
+def test_readme_cross_validation_example_runs_after_the_experiment_example(capsys) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    (example,) = [b for b in blocks if "experiment.run()" in b]
+    (cv_block,) = [b for b in blocks if "CrossValidation(" in b]
+    namespace: dict = {}
+
+    def run() -> None:
+        exec(compile(example, "README.md", "exec"), namespace)
+        capsys.readouterr()
+        exec(compile(cv_block, "README.md", "exec"), namespace)
+
+    contextvars.copy_context().run(run)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "['CV_fold0', 'CV_fold1', 'CV_fold2']"
+    assert printed[1].startswith("metric")
+    assert any(line.startswith("val_loss") for line in printed[2:])
+    results = namespace["cv_results"]
+    assert results.n_folds == 3
+    fold_vals = [rows["cells"]["val"] for rows in results.fold_rows]
+    assert sum(len(v) for v in fold_vals) == len(namespace["fs"]["train"]) + len(namespace["fs"]["val"])
