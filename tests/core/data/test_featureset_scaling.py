@@ -400,3 +400,21 @@ def test_a_scaler_reads_raw_unless_every_selected_key_has_transformed(fs: Featur
     fs.undo_last_transform("features")  # the older scaler's output for voltage comes back
     np.testing.assert_array_equal(fs.get_features("numpy", keys="voltage", rep="transformed"), voltage_after_first)
     assert "features.current.transformed" not in fs.collection.schema.names
+
+
+def test_refit_scalers_fits_every_record_again_on_another_split(fs: FeatureSet) -> None:
+    fs.fit_transform(CenterScaler(), domain="targets", fit_to_split="train")
+    fs.fit_transform(CenterScaler(with_std=False), domain="targets", fit_to_split="train")  # chained on the first
+    fs.refit_scalers("val")
+    first, second = fs.scaler_records
+    raw = fs.get_targets("numpy")
+    val_rows = fs["val"].valid_indices
+    assert (first.fit_to_split, second.fit_to_split) == ("val", "val")
+    np.testing.assert_array_equal(first.fit_indices, val_rows)
+    np.testing.assert_allclose(first.scaler.scaler.mean_, [raw[val_rows].mean()], rtol=1e-6)
+    assert abs(fs["val"].get_targets("numpy", rep="transformed").mean()) < 1e-5
+    assert abs(fs["train"].get_targets("numpy", rep="transformed").mean()) > 1e-3
+    before = _snapshot(fs)
+    with pytest.raises(ValueError, match="no split 'nope'"):
+        fs.refit_scalers("nope")
+    _assert_same_data(before, _snapshot(fs))  # nothing changed
