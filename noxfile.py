@@ -124,7 +124,7 @@ def example(session: nox.Session) -> None:
 
 @nox.session(reuse_venv=False)
 def wheels(session: nox.Session) -> None:
-    """Build every wheel into dist/, install modularml[torch,sklearn] from them into a fresh venv."""
+    """Build every wheel into dist/, install modularml[torch,sklearn] by name (index reachable) into a fresh venv."""
     _warn_if_disk_short(session)
     dist = ROOT / "dist"
     shutil.rmtree(dist, ignore_errors=True)
@@ -143,15 +143,25 @@ def wheels(session: nox.Session) -> None:
     session.log(f"built: {built}")
     if len(built) != len(DISTRIBUTIONS):
         session.error(f"expected {len(DISTRIBUTIONS)} wheels in dist/, found {built}")
-    # Third-party requirements first (from the indexes), then our distributions from dist/ only:
-    # a project called "modularml" exists on PyPI, and must never be picked instead of ours.
+    # Third-party requirements first, then ours by name as a user would, with the index reachable:
+    # an unrelated project called "modularml" (up to 1.0.0) is on PyPI, and our 2.0.0 in dist/ must win.
     requirements = []
     for folder in (CORE, BACKENDS["torch"], BACKENDS["sklearn"]):
         project = tomllib.loads((ROOT / folder / "pyproject.toml").read_text())["project"]
         requirements += [r for r in project["dependencies"] if not r.startswith("modularml")]
     requirements = [TORCH if r.startswith("torch") else r for r in requirements]
     session.install(*requirements)
-    session.install("--no-index", "--find-links", str(dist), "modularml[torch,sklearn]==0.1.0")
+    session.install("--find-links", str(dist), "modularml[torch,sklearn]")
+    version = tomllib.loads((ROOT / CORE / "pyproject.toml").read_text())["project"]["version"]
+    installed = session.run(
+        "python",
+        "-c",
+        "import importlib.metadata as m; "
+        "print(' '.join(m.version(d) for d in ('modularml', 'modularml-torch', 'modularml-sklearn')))",
+        silent=True,
+    ).split()
+    if installed != [version] * 3:
+        session.error(f"installed modularml, -torch, -sklearn {installed}; expected {version} from dist/")
     output = session.run("modularml", "plugins", "--strict", silent=True)
     session.log(output)
     for expected in ("modularml-torch", "modularml-sklearn", "backends: torch", "backends: scikit"):

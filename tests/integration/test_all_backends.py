@@ -33,7 +33,7 @@ def test_quickstart_example_runs() -> None:
     for backend in backends:
         line = next(line for line in result.stdout.splitlines() if line.strip().startswith(backend))
         assert line.endswith("ok"), line
-    assert "modularml_example  (modularml-example 0.1.0)" in result.stdout
+    assert "modularml_example  (modularml-example 2.0.0)" in result.stdout
     assert "Torch SequentialMLP, 30 epochs: validation RMSE" in result.stdout
     assert "Validation loss (scaled) during training: epoch 9: " in result.stdout
 
