@@ -20,6 +20,7 @@ __all__ = [
     "InvalidLabelError",
     "InvalidTypeError",
     "LossError",
+    "ModelForwardError",
     "ModularMLError",
     "ModularMLWarning",
     "NodeCollisionError",
@@ -153,3 +154,11 @@ class GraphTopologyError(ModularMLError, ValueError):
 
 class BackendMismatchError(ModularMLError, RuntimeError):
     """Objects of different backends were combined where one backend is required (a global optimizer)."""
+
+
+class ModelForwardError(ModularMLError, RuntimeError):
+    """A model failed on the batch its node gave it, most often a shape the model does not accept.
+
+    The message names the node, the model and the batch's shape; the model's own error (from the
+    framework) is the ``__cause__``.
+    """

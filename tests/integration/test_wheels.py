@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,12 @@ def test_modularml_torch_by_name_resolves_to_the_wheelhouse_not_the_index(tmp_pa
         f"modularml-{modularml.__version__}-py3-none-any.whl",
         f"modularml_torch-{modularml.__version__}-py3-none-any.whl",
     ]
+    for wheel, package in (
+        (f"modularml-{modularml.__version__}", "modularml"),
+        (f"modularml_torch-{modularml.__version__}", "modularml_torch"),
+    ):
+        with zipfile.ZipFile(wheels / f"{wheel}-py3-none-any.whl") as archive:
+            assert f"{package}/py.typed" in archive.namelist()
     constraints = tmp_path / "constraints.txt"
     constraints.write_text("torch==2.13.0\n")  # the release on this project's machines; resolving it downloads nothing
     report = tmp_path / "report.json"

@@ -24,7 +24,7 @@ from modularml.data.schema import (
     check_rep,
 )
 from modularml.data.selectors import as_list, find_column, resolve_domain_selectors, resolve_selectors
-from modularml.data.splitting import SplitMixin
+from modularml.data.splitting import SplitMixin, missing_split_message
 from modularml.data.view import FeatureSetView
 from modularml.errors import (
     InvalidArgumentError,
@@ -375,7 +375,7 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
         view = self._splits.get(split_name)
         if view is None:
             raise NotRegisteredError(
-                f"FeatureSet {self.label!r} has no split {split_name!r}; available splits: {self.available_splits}."
+                f"No split: {missing_split_message(self.label, split_name, self.available_splits)}"
             )
         columns = self._collection.schema.names
         if view.columns != columns:

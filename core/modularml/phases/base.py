@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from modularml.context import ExperimentContext
 from modularml.data.references import FeatureSetReference
+from modularml.data.splitting import missing_split_message
 from modularml.errors import InvalidArgumentError, InvalidTypeError, NotRegisteredError
 from modularml.losses.applied_loss import AppliedLoss
 from modularml.phases.callback import Callback, CallbackResult
@@ -264,8 +265,7 @@ class ExperimentPhase:
                 fs = ref.resolve_featureset()
                 if split not in fs.available_splits:
                     raise NotRegisteredError(
-                        f"Head node {node.label!r} reads FeatureSet {fs.label!r}, which has no split {split!r}; "
-                        f"available splits: {fs.available_splits}."
+                        f"Head node {node.label!r} reads {missing_split_message(fs.label, split, fs.available_splits)}"
                     )
                 bindings.append(InputBinding(node.node_id, ref, split=split, sampler=sampler))
         if not bindings:

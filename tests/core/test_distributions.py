@@ -91,3 +91,14 @@ def test_installed_metadata_matches_the_source(distribution: str, package: str) 
     except importlib.metadata.PackageNotFoundError:
         pytest.skip(f"{distribution} is not installed in this session")
     assert installed == modularml.__version__
+
+
+@pytest.mark.parametrize("folder", DISTRIBUTIONS)
+def test_every_distribution_ships_py_typed(folder: str) -> None:
+    package = DISTRIBUTIONS[folder][1]
+    marker = ROOT / folder / package / "py.typed"
+    assert marker.is_file(), f"{folder} does not ship {package}/py.typed"
+    # hatchling packs every file of the package: nothing in pyproject.toml leaves it out.
+    wheel = tomllib.loads((ROOT / folder / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert wheel["packages"] == [package]
+    assert "exclude" not in wheel
