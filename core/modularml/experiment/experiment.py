@@ -28,6 +28,7 @@ from modularml.graph.model_graph import CHECKPOINT_KIND
 from modularml.phases.base import ExperimentPhase
 from modularml.phases.checkpointing import Checkpointing
 from modularml.phases.phase_group import PhaseGroup, _phase_classes
+from modularml.phases.progress import write_experiment_summary
 from modularml.results.phase_group_results import PhaseGroupResults
 
 if TYPE_CHECKING:
@@ -456,7 +457,9 @@ class Experiment:
         """Run the execution plan: every phase and group of :attr:`execution_plan`, in the order added.
 
         The run is recorded in :attr:`history` (kind ``"plan"``); experiment callbacks fire at
-        every phase and group boundary, the plan itself included.
+        every phase and group boundary, the plan itself included. At the end a summary of every
+        phase is written (epochs run, why training stopped, the epoch restored, final metrics;
+        see :mod:`modularml.phases.progress`), unless ``show_training_progress=False``.
 
         Args:
             **kwargs: Display flags (``show_training_progress=False``, ``show_eval_progress=True``,
@@ -476,6 +479,8 @@ class Experiment:
         started = time.time()
         results = self._execute_group(self._plan, kwargs, callbacks=True)
         self._history.append(ExperimentRun(self._plan.label, results, started, time.time(), kind="plan"))
+        if kwargs.get("show_training_progress", True):  # the run summary; silenced with the training display
+            write_experiment_summary(self.label, time.time() - started, [p.last_summary for p in self._plan.flatten()])
         return results
 
     def run_group(self, group: PhaseGroup, **kwargs: Any) -> PhaseGroupResults:

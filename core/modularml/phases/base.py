@@ -14,6 +14,7 @@ from modularml.errors import InvalidArgumentError, InvalidTypeError, NotRegister
 from modularml.losses.applied_loss import AppliedLoss
 from modularml.phases.callback import Callback, CallbackResult
 from modularml.phases.input_binding import InputBinding, resolve_graph_node
+from modularml.phases.progress import PhaseSummary, progress_bar
 
 if TYPE_CHECKING:
     from modularml.batches import ExecutionContext
@@ -24,29 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["ExperimentPhase", "progress_bar"]
 
 logger = logging.getLogger("modularml.phases")
-
-
-@contextmanager
-def progress_bar(*, enabled: bool, total: int | None, desc: str, leave: bool, unit: str) -> Iterator[Any]:
-    """A tqdm bar (``tqdm.auto``: a widget in notebooks), or a no-op stand-in when disabled."""
-    if not enabled:
-        yield _NoBar()
-        return
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, desc=desc, leave=leave, unit=unit, dynamic_ncols=True)
-    try:
-        yield bar
-    finally:
-        bar.close()
-
-
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def set_postfix(self, *args: Any, **kwargs: Any) -> None:
-        pass
 
 
 def _loss_value(value: Any) -> float:
@@ -80,6 +58,8 @@ class ExperimentPhase:
 
     #: Short name of the phase kind, used in configs.
     phase_kind: str = "phase"
+    #: The summary of this phase's last run (epochs, why it stopped, final metrics), None before one.
+    last_summary: PhaseSummary | None = None
 
     def __init__(
         self,
