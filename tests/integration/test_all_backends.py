@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,44 +45,3 @@ def test_values_cross_backends_through_numpy(source: str, target: str) -> None:
     moved = dst.from_numpy(src.to_numpy(native))
     assert dst.is_native(moved)
     np.testing.assert_array_equal(dst.to_numpy(moved), data)
-
-
-def test_readme_experiment_example_runs_and_stops_early() -> None:
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
-    (example,) = [b for b in blocks if "experiment.run()" in b]
-    namespace: dict = {}
-    code = compile(example, "README.md", "exec")
-    # mml.Experiment("soh") activates a new context: keep that inside a copy of the contextvars.
-    contextvars.copy_context().run(exec, code, namespace)
-    results = namespace["results"]
-    assert results.labels == ["train", "test"]
-    train = results.get_train_result("train")
-    assert 1 <= train.n_epochs <= 100
-    val = train.metrics().epoch_values("val_loss")
-    assert len(val) == train.n_epochs
-    assert namespace["predictions"].shape == (len(namespace["fs"]["test"]), 1)
-
-
-def test_readme_checkpoint_example_runs_after_the_experiment_example(tmp_path, monkeypatch) -> None:
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
-    (example,) = [b for b in blocks if "experiment.run()" in b]
-    (checkpoints,) = [b for b in blocks if "mml.Checkpointing(" in b]
-    monkeypatch.chdir(tmp_path)  # the example writes under runs/soh/
-    namespace: dict = {}
-
-    def run() -> None:
-        exec(compile(example, "README.md", "exec"), namespace)
-        exec(compile(checkpoints, "README.md", "exec"), namespace)
-
-    contextvars.copy_context().run(run)
-    experiment = namespace["experiment"]
-    assert sorted(experiment.available_checkpoints) == [
-        "more/more_epoch0009",
-        "more/more_epoch0014",
-        "more/more_epoch0019",
-    ]
-    assert sorted(p.name for p in (tmp_path / "runs" / "soh" / "more").iterdir()) == [
-        "more_epoch0009.ckpt.mml",
-        "more_epoch0014.ckpt.mml",
-        "more_epoch0019.ckpt.mml",
-    ]
