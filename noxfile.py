@@ -16,7 +16,7 @@ import nox
 ROOT = pathlib.Path(__file__).parent
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "core", "sklearn", "torch", "tf", "integration", "wheels"]
+nox.options.sessions = ["lint", "core", "sklearn", "torch", "tf", "integration", "wheels", "docs"]
 
 # Frameworks, pinned: torch 2.13.0 is the CPU build this project's machines carry; any other
 # version downloads gigabytes.
@@ -26,6 +26,7 @@ SCIKIT_LEARN = "scikit-learn>=1.3"
 PANDAS = "pandas>=2.0"
 MATPLOTLIB = "matplotlib>=3.7"  # the plot extra
 TEST_TOOLS = ["pytest>=8"]
+DOCS_TOOLS = ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"]
 
 CORE = "core"
 BACKENDS = {"torch": "modularml_torch", "tf": "modularml_tf", "sklearn": "modularml_sklearn"}
@@ -36,7 +37,7 @@ DISTRIBUTIONS = [CORE, *BACKENDS.values(), EXAMPLE_PLUGIN, NUMPY_PLUGIN]
 
 # Disk each session's virtual environment takes, in GB (measured on a clean clone, Linux x86_64,
 # CPU builds): the default sessions together need about 8 GB.
-DISK_GB = {"core": 0.4, "sklearn": 0.5, "torch": 1.2, "tf": 1.7, "integration": 2.9, "wheels": 1.4}
+DISK_GB = {"core": 0.4, "sklearn": 0.5, "torch": 1.2, "tf": 1.7, "integration": 2.9, "wheels": 1.4, "docs": 0.1}
 DISK_GB_EVERYTHING = DISK_GB["integration"]  # any session with every distribution and framework
 
 
@@ -179,3 +180,13 @@ def bench(session: nox.Session) -> None:
     for script in sorted((ROOT / "bench").glob("bench_*.py")):
         session.run("python", str(script), str(report))
     session.log(report.read_text())
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site (docs/, mkdocs-material, API reference by mkdocstrings) with --strict.
+
+    The pages' Python blocks are run by tests/integration/test_docs_snippets.py (the integration session).
+    """
+    session.install(*DOCS_TOOLS)
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"), env={"NO_MKDOCS_2_WARNING": "1"})

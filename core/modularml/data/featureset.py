@@ -70,8 +70,8 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
     Args:
         label (str): Unique identifier for this node.
         collection (SampleCollection): The samples.
-        node_id (str, optional): Used only for de-serialization.
-        register (bool, optional): Used only for de-serialization. Defaults to True.
+        **kwargs: ``node_id`` (str) and ``register`` (bool, default True), used only for
+            de-serialization.
 
     Raises:
         TypeError: If ``collection`` is not a SampleCollection or an unknown keyword is given.

@@ -99,7 +99,9 @@ class ModelGraph(GraphTopology, GraphTraining):
         """Return a mermaid diagram of this graph (FeatureSets, nodes and connections).
 
         Args:
-            show_features / show_targets / show_tags: List those columns on FeatureSet nodes.
+            show_features: List the feature columns on FeatureSet nodes.
+            show_targets: List the target columns on FeatureSet nodes.
+            show_tags: List the tag columns on FeatureSet nodes.
             show_frozen: Mark frozen ModelNodes (label text and a dimmed style).
             show_splits: List the splits of FeatureSet nodes.
         """
