@@ -26,6 +26,12 @@ SCIKIT_LEARN = "scikit-learn>=1.3"
 PANDAS = "pandas>=2.0"
 MATPLOTLIB = "matplotlib>=3.7"  # the plot extra
 TEST_TOOLS = ["pytest>=8"]
+NOTEBOOK_TOOLS = [
+    "nbclient>=0.10",
+    "nbformat>=5.9",
+    "ipykernel>=6.29",
+    "ipywidgets>=8.1",
+]  # tests/integration/test_notebook.py
 DOCS_TOOLS = ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"]
 
 CORE = "core"
@@ -59,7 +65,9 @@ def _editable(*folders: str) -> list[str]:
 
 def _install_everything(session: nox.Session) -> None:
     _warn_if_disk_short(session)
-    session.install(*_editable(*DISTRIBUTIONS), TORCH, TENSORFLOW, SCIKIT_LEARN, PANDAS, MATPLOTLIB, *TEST_TOOLS)
+    session.install(
+        *_editable(*DISTRIBUTIONS), TORCH, TENSORFLOW, SCIKIT_LEARN, PANDAS, MATPLOTLIB, *TEST_TOOLS, *NOTEBOOK_TOOLS
+    )
 
 
 @nox.session
@@ -111,7 +119,7 @@ def tf(session: nox.Session) -> None:
 
 @nox.session
 def integration(session: nox.Session) -> None:
-    """Every distribution in one environment: cross-package tests and the examples."""
+    """Every distribution in one environment: cross-package tests, the examples, the docs' code, a notebook."""
     _install_everything(session)
     session.run("pytest", "tests/integration", *session.posargs)
 

@@ -32,6 +32,7 @@ from modularml.errors import (
     NodeCollisionError,
     NotRegisteredError,
 )
+from modularml.utils.display import html_section, html_table, show_diagram
 from modularml.utils.naming import validate_label
 
 if TYPE_CHECKING:
@@ -771,11 +772,11 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
         show_targets: bool = True,
         show_tags: bool | str = "root",
         show_overlaps: bool = True,
-    ) -> str:
-        """Displays a mermaid diagram for this FeatureSet, and returns its text.
+    ) -> str | None:
+        """Displays a mermaid diagram for this FeatureSet in a notebook; returns its text elsewhere.
 
-        In a notebook the diagram is displayed (through IPython, imported only then); elsewhere
-        only the text is returned.
+        In a notebook the diagram is displayed (through IPython, imported only then) and None is
+        returned, so the cell shows it once; in a script the text is returned.
 
         Args:
             show_features (bool, optional): Show feature columns and shapes on nodes. Defaults to True.
@@ -785,7 +786,7 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
             show_overlaps (bool, optional): Show overlap counts between splits. Defaults to True.
 
         Returns:
-            str: The mermaid diagram text.
+            str | None: The mermaid diagram text; None in a notebook, where it is displayed.
         """
         from modularml.data.diagram import featureset_mermaid
 
@@ -796,13 +797,22 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
             show_tags=show_tags,
             show_overlaps=show_overlaps,
         )
-        from modularml.utils.environment import in_notebook
+        return show_diagram(text)
 
-        if in_notebook():
-            from IPython.display import Markdown, display
-
-            display(Markdown(f"```mermaid\n{text}\n```"))
-        return text
+    def _repr_html_(self) -> str:
+        """A notebook's view: the columns (shape, dtype), the splits and the scalers."""
+        schema = self._collection.schema
+        columns = [
+            (domain, name.split(".")[1], name.rsplit(".", 1)[1], schema[name].shape, schema[name].dtype)
+            for domain in ("features", "targets", "tags")
+            for name in self._domain_columns(domain)
+        ]
+        parts = [html_table(["domain", "key", "rep", "shape per sample", "dtype"], columns)]
+        if self._splits:
+            parts.append(html_table(["split", "samples"], [(n, len(v.valid_indices)) for n, v in self._splits.items()]))
+        if self._scaler_records:
+            parts.append(html_table(["scaler"], [(r.describe(),) for r in self._scaler_records]))
+        return html_section(f"FeatureSet {self.label!r}: {self.n_samples} samples", *parts)
 
     # ------------------------------------------------------------------ dunder
     def summary(self) -> str:

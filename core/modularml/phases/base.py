@@ -300,5 +300,20 @@ class ExperimentPhase:
         """
         raise NotImplementedError
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: the bindings, the losses, and the summary of the last run."""
+        from modularml.utils.display import html_section, html_table
+
+        bindings = [
+            (b.upstream_ref.node_label, b.split or "all rows", type(b.sampler).__name__ if b.sampler else "")
+            for b in self.input_sources
+        ]
+        parts = [html_table(["FeatureSet", "split", "sampler"], bindings)]
+        if self.losses:
+            parts.append(html_table(["loss", "weight"], [(loss.label, loss.weight) for loss in self.losses]))
+        if self.last_summary is not None:
+            parts.append(html_table(["last run"], [(line,) for line in self.last_summary.lines()]))
+        return html_section(f"{type(self).__name__} {self.label!r}", *parts)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(label={self.label!r}, bindings={len(self.input_sources)})"
