@@ -30,7 +30,8 @@ GRAPH = """
 head = mml.ModelNode("mlp", SequentialMLP(output_shape=(1,)), fs)
 graph = mml.ModelGraph([head], optimizer=mml.Optimizer("adam", opt_kwargs={"lr": 1e-2}, backend="torch"))
 mse = mml.AppliedLoss(mml.Loss("mse", backend="torch"), on=head, inputs=["outputs", "targets"])
-train = TrainPhase.from_split("train", split="train", sampler=mml.SimpleSampler(batch_size=8, seed=0), losses=[mse], n_epochs=3)
+sampler = mml.SimpleSampler(batch_size=8, seed=0)
+train = TrainPhase.from_split("train", split="train", sampler=sampler, losses=[mse], n_epochs=3)
 """
 CELLS = [
     SETUP,  # 0
