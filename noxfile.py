@@ -16,7 +16,7 @@ import nox
 ROOT = pathlib.Path(__file__).parent
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "core", "sklearn", "torch", "tf", "integration", "tracking", "wheels"]
+nox.options.sessions = ["lint", "core", "sklearn", "torch", "tf", "integration", "tracking", "wheels", "docs"]
 
 # Frameworks, pinned: torch 2.13.0 is the CPU build this project's machines carry; any other
 # version downloads gigabytes.
@@ -29,6 +29,13 @@ MLFLOW = "mlflow>=2.12"  # the full distribution: the tests start `mlflow server
 TENSORBOARDX = "tensorboardX>=2.6"  # what the TensorBoard logger writes with
 TENSORBOARD = "tensorboard>=2.15"  # only the tests read the event files back with its reader
 TEST_TOOLS = ["pytest>=8"]
+NOTEBOOK_TOOLS = [
+    "nbclient>=0.10",
+    "nbformat>=5.9",
+    "ipykernel>=6.29",
+    "ipywidgets>=8.1",
+]  # tests/integration/test_notebook.py
+DOCS_TOOLS = ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"]
 
 CORE = "core"
 BACKENDS = {"torch": "modularml_torch", "tf": "modularml_tf", "sklearn": "modularml_sklearn"}
@@ -40,7 +47,16 @@ TRACKING_PLUGINS = ["plugins/modularml_mlflow", "plugins/modularml_tensorboard"]
 
 # Disk each session's virtual environment takes, in GB (measured on a clean clone, Linux x86_64,
 # CPU builds): the default sessions together need about 8 GB.
-DISK_GB = {"core": 0.4, "sklearn": 0.5, "torch": 1.2, "tf": 1.7, "integration": 2.9, "tracking": 2.2, "wheels": 1.4}
+DISK_GB = {
+    "core": 0.4,
+    "sklearn": 0.5,
+    "torch": 1.2,
+    "tf": 1.7,
+    "integration": 2.9,
+    "tracking": 2.2,
+    "wheels": 1.4,
+    "docs": 0.1,
+}
 DISK_GB_EVERYTHING = DISK_GB["integration"]  # any session with every distribution and framework
 
 
@@ -62,7 +78,9 @@ def _editable(*folders: str) -> list[str]:
 
 def _install_everything(session: nox.Session) -> None:
     _warn_if_disk_short(session)
-    session.install(*_editable(*DISTRIBUTIONS), TORCH, TENSORFLOW, SCIKIT_LEARN, PANDAS, MATPLOTLIB, *TEST_TOOLS)
+    session.install(
+        *_editable(*DISTRIBUTIONS), TORCH, TENSORFLOW, SCIKIT_LEARN, PANDAS, MATPLOTLIB, *TEST_TOOLS, *NOTEBOOK_TOOLS
+    )
 
 
 @nox.session
@@ -114,7 +132,7 @@ def tf(session: nox.Session) -> None:
 
 @nox.session
 def integration(session: nox.Session) -> None:
-    """Every distribution in one environment: cross-package tests and the examples."""
+    """Every distribution in one environment: cross-package tests, the examples, the docs' code, a notebook."""
     _install_everything(session)
     session.run("pytest", "tests/integration", *session.posargs)
 
@@ -146,7 +164,7 @@ def example(session: nox.Session) -> None:
 
 @nox.session(reuse_venv=False)
 def wheels(session: nox.Session) -> None:
-    """Build every wheel into dist/, install modularml[torch,sklearn] from them into a fresh venv."""
+    """Build every wheel into dist/, install modularml[torch,sklearn] by name (index reachable) into a fresh venv."""
     _warn_if_disk_short(session)
     dist = ROOT / "dist"
     shutil.rmtree(dist, ignore_errors=True)
@@ -165,15 +183,25 @@ def wheels(session: nox.Session) -> None:
     session.log(f"built: {built}")
     if len(built) != len(DISTRIBUTIONS):
         session.error(f"expected {len(DISTRIBUTIONS)} wheels in dist/, found {built}")
-    # Third-party requirements first (from the indexes), then our distributions from dist/ only:
-    # a project called "modularml" exists on PyPI, and must never be picked instead of ours.
+    # Third-party requirements first, then ours by name as a user would, with the index reachable:
+    # an unrelated project called "modularml" (up to 1.0.0) is on PyPI, and our 2.0.0 in dist/ must win.
     requirements = []
     for folder in (CORE, BACKENDS["torch"], BACKENDS["sklearn"]):
         project = tomllib.loads((ROOT / folder / "pyproject.toml").read_text())["project"]
         requirements += [r for r in project["dependencies"] if not r.startswith("modularml")]
     requirements = [TORCH if r.startswith("torch") else r for r in requirements]
     session.install(*requirements)
-    session.install("--no-index", "--find-links", str(dist), "modularml[torch,sklearn]==0.1.0")
+    session.install("--find-links", str(dist), "modularml[torch,sklearn]")
+    version = tomllib.loads((ROOT / CORE / "pyproject.toml").read_text())["project"]["version"]
+    installed = session.run(
+        "python",
+        "-c",
+        "import importlib.metadata as m; "
+        "print(' '.join(m.version(d) for d in ('modularml', 'modularml-torch', 'modularml-sklearn')))",
+        silent=True,
+    ).split()
+    if installed != [version] * 3:
+        session.error(f"installed modularml, -torch, -sklearn {installed}; expected {version} from dist/")
     output = session.run("modularml", "plugins", "--strict", silent=True)
     session.log(output)
     for expected in ("modularml-torch", "modularml-sklearn", "backends: torch", "backends: scikit"):
@@ -191,3 +219,13 @@ def bench(session: nox.Session) -> None:
     for script in sorted((ROOT / "bench").glob("bench_*.py")):
         session.run("python", str(script), str(report))
     session.log(report.read_text())
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site (docs/, mkdocs-material, API reference by mkdocstrings) with --strict.
+
+    The pages' Python blocks are run by tests/integration/test_docs_snippets.py (the integration session).
+    """
+    session.install(*DOCS_TOOLS)
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"), env={"NO_MKDOCS_2_WARNING": "1"})

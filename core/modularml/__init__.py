@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from modularml._version import __version__
-from modularml.backends import Backend, BackendProtocol, backend_of, get_backend
+from modularml.backends import Backend, BackendProtocol, backend_of, get_backend, seed_everything
 from modularml.context import ExperimentContext, ExperimentNode, RegistrationPolicy
 from modularml.errors import (
     BackendNotInstalledError,
@@ -227,5 +227,6 @@ __all__ = [
     "get_plugin_manager",
     "hookimpl",
     "inspect_packaged_code",
+    "seed_everything",
     "supported_scalers",
 ]

@@ -11,12 +11,22 @@ from pathlib import Path
 from modularml._version import __version__
 from modularml.errors import ModularMLError, PluginConflictError
 from modularml.plugins.manager import PluginRecord, get_plugin_manager
+from modularml.plugins.registry import BackendInfo
 
 __all__ = ["format_plugins", "main"]
 
 
-def format_plugins(records: Sequence[PluginRecord]) -> str:
-    """Human-readable listing: one block per plugin, its distribution, version, status and contributions."""
+def format_plugins(records: Sequence[PluginRecord], unusable: Sequence[BackendInfo] = ()) -> str:
+    """Human-readable listing: one block per plugin, its distribution, version, status and contributions.
+
+    Args:
+        records: The plugins, as :meth:`PluginManager.plugins` gives them.
+        unusable: Backends whose framework cannot be imported (:meth:`PluginManager.unusable_backends`):
+            each is flagged under its plugin, with what to install.
+    """
+    missing = {info.plugin: [] for info in unusable}
+    for info in unusable:
+        missing[info.plugin].append(info)
     lines = []
     for record in records:
         version = record.version or "unknown version"
@@ -30,12 +40,19 @@ def format_plugins(records: Sequence[PluginRecord]) -> str:
             lines.append(f"    {kind}: {', '.join(names)}")
         if record.status == "loaded" and not record.contributions:
             lines.append("    (contributes nothing)")
+        for info in missing.get(record.name, []):
+            lines.append(
+                f"    NOT USABLE: backend {info.name!r} needs {info.framework_module!r}, which is not installed. "
+                f"{info.install_hint()}."
+            )
     return "\n".join(lines)
 
 
 def _plugins_command(args: argparse.Namespace) -> int:
+    manager = get_plugin_manager()
     try:
-        records = get_plugin_manager().plugins()
+        records = manager.plugins()
+        unusable = manager.unusable_backends()
     except PluginConflictError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -49,13 +66,25 @@ def _plugins_command(args: argparse.Namespace) -> int:
                 "status": r.status,
                 "error": r.error,
                 "contributions": r.contributions,
+                "unusable_backends": {
+                    info.name: {"framework_module": info.framework_module, "install": info.install_hint()}
+                    for info in unusable
+                    if info.plugin == r.name
+                },
             }
             for r in records
         ]
         print(json.dumps(payload, indent=2))
     else:
-        print(format_plugins(records))
-    return 1 if args.strict and any(r.status == "failed" for r in records) else 0
+        print(format_plugins(records, unusable))
+    if args.strict and unusable:
+        for info in unusable:
+            print(
+                f"error: backend {info.name!r} ({info.distribution}) cannot run: {info.framework_module!r} is not "
+                f"installed. {info.install_hint()}.",
+                file=sys.stderr,
+            )
+    return 1 if args.strict and (unusable or any(r.status == "failed" for r in records)) else 0
 
 
 def _run_command(args: argparse.Namespace) -> int:
@@ -100,7 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     plugins = commands.add_parser("plugins", help="List installed plugins and what they contribute.")
     plugins.add_argument("--json", action="store_true", help="Print JSON instead of text.")
-    plugins.add_argument("--strict", action="store_true", help="Exit with status 1 if any plugin failed to load.")
+    plugins.add_argument(
+        "--strict",
+        action="store_true",
+        help="Exit with status 1 if any plugin failed to load, or a backend's framework is not installed.",
+    )
     plugins.set_defaults(handler=_plugins_command)
     run = commands.add_parser(
         "run",

@@ -21,6 +21,7 @@ __all__ = [
     "InvalidLabelError",
     "InvalidTypeError",
     "LossError",
+    "ModelForwardError",
     "ModularMLError",
     "ModularMLWarning",
     "NodeCollisionError",
@@ -158,3 +159,11 @@ class BackendMismatchError(ModularMLError, RuntimeError):
 
 class ExecutionError(ModularMLError, RuntimeError):
     """An item of independent work (a cross-validation fold, say) failed; the message names it, the cause is chained."""
+
+
+class ModelForwardError(ModularMLError, RuntimeError):
+    """A model failed on the batch its node gave it, most often a shape the model does not accept.
+
+    The message names the node, the model and the batch's shape; the model's own error (from the
+    framework) is the ``__cause__``.
+    """

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from modularml.utils.environment import bars_allowed
+
 __all__ = ["LocalExecutor"]
 
 T = TypeVar("T")
@@ -49,7 +51,7 @@ class LocalExecutor:
         items = list(items)
         show = self.show_progress if show_progress is None else show_progress
         iterator: Iterable[Any] = items
-        if show:
+        if show and bars_allowed():  # no control codes into a file or a pipe
             from tqdm.auto import tqdm
 
             iterator = tqdm(items, desc=description, total=len(items))

@@ -1,3 +1,3 @@
 """The TensorFlow backend of ModularML, registered through the ``modularml`` entry point."""
 
-__version__ = "0.1.0"
+__version__ = "2.0.0"

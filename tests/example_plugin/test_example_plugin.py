@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+import modularml_example
 from modularml.plugins import PluginManager
 
 
@@ -14,7 +15,7 @@ def test_entry_point_contributes_the_scaler() -> None:
     assert entry.plugin == "modularml_example"
     record = next(r for r in manager.plugins() if r.name == "modularml_example")
     assert record.status == "loaded"
-    assert record.version == "0.1.0"
+    assert record.version == modularml_example.__version__ == "2.0.0"
     assert record.contributions == {"scalers": ["Log1pScaler"]}
 
 

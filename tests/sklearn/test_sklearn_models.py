@@ -334,6 +334,22 @@ def test_fit_phase_fits_a_regressor_like_sklearn_does() -> None:
     assert results.aggregated_losses(node)[loss.label] < 0.01  # the data is nearly linear
 
 
+def test_an_estimator_in_a_train_phase_is_told_to_use_a_fit_phase() -> None:
+    from modularml.phases import TrainPhase
+
+    fs = _regression_fs()
+    node = mml.ModelNode("ridge", Ridge(), fs)
+    mml.ModelGraph([node])
+    loss = mml.AppliedLoss(mml.Loss("mse", backend="numpy"), on=node, inputs=["outputs", "targets"])
+    phase = TrainPhase.from_split("train", split="train", sampler=mml.SimpleSampler(batch_size=8), losses=[loss])
+    with pytest.raises(InvalidArgumentError) as info:
+        phase.execute(show_training_progress=False, show_sampler_progress=False)
+    message = str(info.value)
+    assert "node(s) ['ridge'] wrap models that are fitted (backend 'scikit'), not trained by gradient steps" in message
+    assert "Fit them in a FitPhase instead: FitPhase.from_split('fit', split='train')" in message
+    assert "optimizer" not in message
+
+
 def test_a_trainable_node_downstream_of_a_fitted_estimator_trains_and_the_estimator_stays() -> None:
     from modularml_numpy.models import LinearModel
 

@@ -1,10 +1,11 @@
 """Backends: the :class:`Backend` name type, the protocol every backend implements, and shared helpers."""
 
-from modularml.backends.backend import Backend, backend_for_format, backend_of, get_backend
+from modularml.backends.backend import Backend, backend_for_format, backend_of, get_backend, trainable_backends
 from modularml.backends.devices import normalize_device
 from modularml.backends.numpy_ops import NumpyTensorOps
 from modularml.backends.padding import PAD_MODES, PadWidth, check_pad_mode, normalize_pad_width, pad_index_map
 from modularml.backends.protocol import BackendProtocol, TrainableBackendProtocol
+from modularml.backends.seeding import seed_everything
 
 __all__ = [
     "PAD_MODES",
@@ -20,4 +21,6 @@ __all__ = [
     "normalize_device",
     "normalize_pad_width",
     "pad_index_map",
+    "seed_everything",
+    "trainable_backends",
 ]

@@ -7,12 +7,20 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from modularml.errors import BackendNotSupportedError
+from modularml.errors import BackendNotSupportedError, ModularMLError
 from modularml.plugins.known import known_backend
 from modularml.plugins.manager import get_plugin_manager
 from modularml.plugins.registry import BackendInfo
 
-__all__ = ["Backend", "backend_for_format", "backend_knows", "backend_of", "get_backend"]
+__all__ = [
+    "Backend",
+    "backend_for_format",
+    "backend_knows",
+    "backend_of",
+    "get_backend",
+    "not_trainable_message",
+    "trainable_backends",
+]
 
 
 class Backend(str):
@@ -68,8 +76,10 @@ class Backend(str):
 
     @property
     def is_installed(self) -> bool:
-        """Whether a plugin providing this backend is installed and loaded."""
-        return get_plugin_manager().canonical_backend_name(self) is not None
+        """Whether a plugin providing this backend is installed and loaded, and its framework can be imported."""
+        manager = get_plugin_manager()
+        canonical = manager.canonical_backend_name(self)
+        return canonical is not None and manager.backends()[canonical].framework_importable
 
     @property
     def info(self) -> BackendInfo:
@@ -83,8 +93,13 @@ class Backend(str):
 
     @classmethod
     def installed(cls) -> list[Backend]:
-        """Every installed backend, sorted by name."""
-        return [str.__new__(cls, name) for name in sorted(get_plugin_manager().backends())]
+        """Every installed backend whose framework can be imported, sorted by name.
+
+        A backend whose plugin is installed without its framework (``modularml-tf`` without
+        tensorflow) is left out; ``modularml plugins`` lists it with what to install.
+        """
+        backends = get_plugin_manager().backends()
+        return [str.__new__(cls, name) for name in sorted(backends) if backends[name].framework_importable]
 
     def __repr__(self) -> str:
         return f"<Backend.{self.name}: {str(self)!r}>"
@@ -126,6 +141,33 @@ def get_backend(backend: str | Backend) -> Any:
     if cacheable and manager.built_registries is registries:
         _IMPLS[str(backend)] = impl
     return impl
+
+
+def trainable_backends() -> list[Backend]:
+    """The installed backends whose models learn by gradient steps (``trainable``), sorted by name.
+
+    Asking creates each installed backend's implementation, which imports its framework: for
+    error messages, not for a hot path.
+    """
+    found = []
+    for backend in Backend.installed():
+        try:
+            if getattr(backend.implementation, "trainable", False):
+                found.append(backend)
+        except ModularMLError:  # a backend that cannot be created trains nothing here
+            continue
+    return found
+
+
+def not_trainable_message(backend: str, what: str) -> str:
+    """The sentence for a backend that cannot do ``what`` (train with losses...), naming the ones that can."""
+    usable = [str(b) for b in trainable_backends()]
+    instead = (
+        f"use one of the trainable backends installed here: {usable}"
+        if usable
+        else 'no trainable backend is installed here: pip install "modularml[torch]"'
+    )
+    return f"The {str(backend)!r} backend does not {what}; {instead}."
 
 
 def backend_of(value: Any) -> Backend | None:

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from modularml.errors import InvalidArgumentError, InvalidTypeError, ModularMLWarning
-from modularml.phases.callback import Callback, CallbackResult
+from modularml.phases.callback import Callback, CallbackResult, RunNote
 
 if TYPE_CHECKING:
     from modularml.batches import ExecutionContext
     from modularml.results.phase_results import PhaseResults
 
 __all__ = ["EarlyStopping", "EarlyStoppingResult"]
+
+logger = logging.getLogger("modularml.callbacks.early_stopping")
 
 _REDUCERS = ("mean", "sum", "last", "first")
 
@@ -105,6 +108,7 @@ class EarlyStopping(Callback):
         self._reset()
 
     def _reset(self) -> None:
+        self._note: RunNote | None = None
         self._best_value: float | None = None
         self._best_epoch: int | None = None
         self._stopped_epoch: int | None = None
@@ -205,6 +209,16 @@ class EarlyStopping(Callback):
         self._wait += 1
         if self._wait >= self.patience and self._stopped_epoch is None:
             self._stopped_epoch = epoch
+            logger.info(
+                "EarlyStopping: phase %r stops after epoch %d: %s did not improve for %d epoch(s) (best %.6g at "
+                "epoch %d)",
+                getattr(phase, "label", "?"),
+                epoch + 1,
+                self._monitor,
+                self._wait,
+                self._best_value,
+                self._best_epoch + 1,
+            )
             phase.request_stop()
         return None
 
@@ -238,6 +252,15 @@ class EarlyStopping(Callback):
             phase.resolve_model_graph().set_state(self._snapshot)
             restored = True
         self._snapshot = None  # not needed any more: free its memory
+        self._note = self._make_note(restored)
+        if restored:
+            logger.info(
+                "EarlyStopping: phase %r restored the state of its best epoch %d (%s %.6g)",
+                getattr(phase, "label", "?"),
+                best + 1,
+                self._monitor,
+                self._best_value,
+            )
         return EarlyStoppingResult(
             self.kind,
             self.label,
@@ -278,6 +301,25 @@ class EarlyStopping(Callback):
         self._stopped_epoch = state["stopped_epoch"]
         self._wait = wait
         self._snapshot = copy.deepcopy(state["snapshot"])
+
+    def _make_note(self, restored: bool) -> RunNote | None:
+        if self._best_epoch is None:
+            return RunNote(f"EarlyStopping: {self._monitor} was never logged, nothing was monitored")
+        parts = []
+        if self._stopped_epoch is not None:
+            epochs = f"{self.patience} epoch{'s' * (self.patience != 1)}"
+            parts.append(f"stopped after epoch {self._stopped_epoch + 1}: {self._monitor} did not improve for {epochs}")
+        best = f"best epoch {self._best_epoch + 1} ({self._monitor} {self._best_value:.4g})"
+        parts.append(f"restored the {best}" if restored else best)
+        return RunNote(
+            "EarlyStopping: " + "; ".join(parts),
+            stopped=self._stopped_epoch is not None,
+            restored_epoch=self._best_epoch if restored else None,
+        )
+
+    def run_note(self) -> RunNote | None:
+        """Why the phase stopped (if it did) and which epoch was restored, after the phase's last run."""
+        return self._note
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:

@@ -43,6 +43,25 @@ _R = TypeVar("_R")
 _STATE_KEYS = ("nodes", "labels", "model_graph", "registration_policy", "experiment")
 
 
+class _Activation:
+    """What :meth:`ExperimentContext.activate` returns: the context is active from the call on; ``with`` scopes it."""
+
+    __slots__ = ("_ctx", "_token")
+
+    def __init__(self, ctx: ExperimentContext) -> None:
+        self._ctx = ctx
+        self._token = _ACTIVE_CONTEXT.set(ctx)
+
+    def __enter__(self) -> ExperimentContext:
+        return self._ctx
+
+    def __exit__(self, *exc: object) -> None:
+        _ACTIVE_CONTEXT.reset(self._token)
+
+    def __repr__(self) -> str:
+        return f"<active {self._ctx!r}>"
+
+
 class ExperimentNode:
     """A named, identifiable part of an experiment (a FeatureSet, a model node, ...).
 
@@ -194,25 +213,24 @@ class ExperimentContext:
         """
         return _ACTIVE_CONTEXT.get()
 
-    @contextmanager
-    def activate(self) -> Iterator[ExperimentContext]:
-        """Activate this context within the ``with`` scope.
+    def activate(self) -> _Activation:
+        """Make this context the active one: at once, or within a ``with`` block.
 
-        Activations nest: on exit, the context that was active before is active again, even
-        if an exception was raised.
+        Called on its own (``mml.ExperimentContext().activate()``), it stays active from then on
+        (in the current ``contextvars`` context): the way to start clean, e.g. at the top of a
+        notebook. In a ``with`` block it is active inside the block only: activations nest, and
+        on exit the context that was active before is active again, even if an exception was
+        raised.
 
-        Yields:
-            ExperimentContext: This context.
+        Returns:
+            A context manager whose ``__enter__`` gives this context.
 
         Example:
+            >>> mml.ExperimentContext().activate()  # a fresh, empty context from here on
             >>> with ExperimentContext(experiment=my_exp).activate():
             ...     ref.resolve()  # resolves using the context of `my_exp`
         """
-        token = _ACTIVE_CONTEXT.set(self)
-        try:
-            yield self
-        finally:
-            _ACTIVE_CONTEXT.reset(token)
+        return _Activation(self)
 
     @contextmanager
     def temporary(self) -> Iterator[ExperimentContext]:

@@ -24,7 +24,7 @@ from modularml.data.schema import (
     check_rep,
 )
 from modularml.data.selectors import as_list, find_column, resolve_domain_selectors, resolve_selectors
-from modularml.data.splitting import SplitMixin
+from modularml.data.splitting import SplitMixin, missing_split_message
 from modularml.data.view import FeatureSetView
 from modularml.errors import (
     InvalidArgumentError,
@@ -32,6 +32,7 @@ from modularml.errors import (
     NodeCollisionError,
     NotRegisteredError,
 )
+from modularml.utils.display import html_section, html_table, show_diagram
 from modularml.utils.naming import validate_label
 
 if TYPE_CHECKING:
@@ -70,8 +71,8 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
     Args:
         label (str): Unique identifier for this node.
         collection (SampleCollection): The samples.
-        node_id (str, optional): Used only for de-serialization.
-        register (bool, optional): Used only for de-serialization. Defaults to True.
+        **kwargs: ``node_id`` (str) and ``register`` (bool, default True), used only for
+            de-serialization.
 
     Raises:
         TypeError: If ``collection`` is not a SampleCollection or an unknown keyword is given.
@@ -375,7 +376,7 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
         view = self._splits.get(split_name)
         if view is None:
             raise NotRegisteredError(
-                f"FeatureSet {self.label!r} has no split {split_name!r}; available splits: {self.available_splits}."
+                f"No split: {missing_split_message(self.label, split_name, self.available_splits)}"
             )
         columns = self._collection.schema.names
         if view.columns != columns:
@@ -771,11 +772,11 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
         show_targets: bool = True,
         show_tags: bool | str = "root",
         show_overlaps: bool = True,
-    ) -> str:
-        """Displays a mermaid diagram for this FeatureSet, and returns its text.
+    ) -> str | None:
+        """Displays a mermaid diagram for this FeatureSet in a notebook; returns its text elsewhere.
 
-        In a notebook the diagram is displayed (through IPython, imported only then); elsewhere
-        only the text is returned.
+        In a notebook the diagram is displayed (through IPython, imported only then) and None is
+        returned, so the cell shows it once; in a script the text is returned.
 
         Args:
             show_features (bool, optional): Show feature columns and shapes on nodes. Defaults to True.
@@ -785,7 +786,7 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
             show_overlaps (bool, optional): Show overlap counts between splits. Defaults to True.
 
         Returns:
-            str: The mermaid diagram text.
+            str | None: The mermaid diagram text; None in a notebook, where it is displayed.
         """
         from modularml.data.diagram import featureset_mermaid
 
@@ -796,13 +797,22 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
             show_tags=show_tags,
             show_overlaps=show_overlaps,
         )
-        from modularml.utils.environment import in_notebook
+        return show_diagram(text)
 
-        if in_notebook():
-            from IPython.display import Markdown, display
-
-            display(Markdown(f"```mermaid\n{text}\n```"))
-        return text
+    def _repr_html_(self) -> str:
+        """A notebook's view: the columns (shape, dtype), the splits and the scalers."""
+        schema = self._collection.schema
+        columns = [
+            (domain, name.split(".")[1], name.rsplit(".", 1)[1], schema[name].shape, schema[name].dtype)
+            for domain in ("features", "targets", "tags")
+            for name in self._domain_columns(domain)
+        ]
+        parts = [html_table(["domain", "key", "rep", "shape per sample", "dtype"], columns)]
+        if self._splits:
+            parts.append(html_table(["split", "samples"], [(n, len(v.valid_indices)) for n, v in self._splits.items()]))
+        if self._scaler_records:
+            parts.append(html_table(["scaler"], [(r.describe(),) for r in self._scaler_records]))
+        return html_section(f"FeatureSet {self.label!r}: {self.n_samples} samples", *parts)
 
     def plot_splits(self, *, group_by: str | None = None, ax: Any = None) -> Any:
         """The sizes of the splits, and with ``group_by`` (a tag key) which splits each group's samples are in.

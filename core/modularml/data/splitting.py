@@ -26,7 +26,22 @@ if TYPE_CHECKING:
     from modularml.data.records import SplitterLike
     from modularml.data.view import FeatureSetView
 
-__all__ = ["SplitMixin"]
+__all__ = ["SplitMixin", "missing_split_message"]
+
+
+def missing_split_message(featureset: str, split: str, available: Sequence[str]) -> str:
+    """``FeatureSet 'x', which has no split 'val'...``: what is missing and how to add it."""
+    head = f"FeatureSet {featureset!r}, which has no split {split!r}"
+    if not available:
+        return (
+            f"{head}: it is not split yet. Split it first, so that it has a split named {split!r}: e.g. "
+            "fs.split_random({'train': 0.8, 'val': 0.2}, seed=0) (group_by='<tag>' keeps groups together), or "
+            "fs.split_by_condition(...)."
+        )
+    return (
+        f"{head}; available splits: {sorted(available)}. Use one of them, or add a split named {split!r} "
+        "(fs.split_random(...), fs.split_by_condition(...), fs.add_split(view))."
+    )
 
 
 class SplitMixin:

@@ -42,6 +42,7 @@ from modularml.graph.model_graph import CHECKPOINT_KIND
 from modularml.phases.base import ExperimentPhase
 from modularml.phases.checkpointing import Checkpointing
 from modularml.phases.phase_group import PhaseGroup, _phase_classes
+from modularml.phases.progress import write_experiment_summary
 from modularml.results.phase_group_results import PhaseGroupResults
 
 if TYPE_CHECKING:
@@ -651,7 +652,9 @@ class Experiment:
         """Run the execution plan: every phase and group of :attr:`execution_plan`, in the order added.
 
         The run is recorded in :attr:`history` (kind ``"plan"``); experiment callbacks fire at
-        every phase and group boundary, the plan itself included.
+        every phase and group boundary, the plan itself included. At the end a summary of every
+        phase is written (epochs run, why training stopped, the epoch restored, final metrics;
+        see :mod:`modularml.phases.progress`), unless ``show_training_progress=False``.
 
         Args:
             resume_from: A TrainPhase disk checkpoint (a name of :attr:`available_checkpoints` or a
@@ -675,7 +678,11 @@ class Experiment:
                 "experiment.execution_plan.add_phase(...) (or add_group(...)) before run()."
             )
         resume = None if resume_from is None else self._resume_from(resume_from, None)
-        return self._execute_group(self._plan, kwargs, callbacks=True, kind="plan", resume=resume)
+        started = time.time()
+        results = self._execute_group(self._plan, kwargs, callbacks=True, kind="plan", resume=resume)
+        if kwargs.get("show_training_progress", True):  # the run summary; silenced with the training display
+            write_experiment_summary(self.label, time.time() - started, [p.last_summary for p in self._plan.flatten()])
+        return results
 
     def run_group(self, group: PhaseGroup, **kwargs: Any) -> PhaseGroupResults:
         """Execute all phases of ``group`` (registered in the plan or not) and record the run in :attr:`history`.

@@ -23,6 +23,7 @@ from modularml.graph.training import GraphTraining, _StepPlan
 from modularml.io import Container
 from modularml.nodes.graph_node import GraphNode
 from modularml.optimizers import Optimizer
+from modularml.utils.display import html_section, html_table, mermaid_html, show_diagram
 
 __all__ = ["FILE_KIND", "ModelGraph"]
 
@@ -95,21 +96,53 @@ class ModelGraph(GraphTopology, GraphTraining):
         show_tags: bool | str = False,
         show_frozen: bool = True,
         show_splits: bool = False,
-    ) -> str:
-        """Return a mermaid diagram of this graph (FeatureSets, nodes and connections).
+    ) -> str | None:
+        """Display a mermaid diagram of this graph in a notebook; return its text elsewhere.
+
+        In a notebook the diagram is displayed and None is returned, so a cell shows it once.
 
         Args:
-            show_features / show_targets / show_tags: List those columns on FeatureSet nodes.
+            show_features: List the feature columns on FeatureSet nodes.
+            show_targets: List the target columns on FeatureSet nodes.
+            show_tags: List the tag columns on FeatureSet nodes.
             show_frozen: Mark frozen ModelNodes (label text and a dimmed style).
             show_splits: List the splits of FeatureSet nodes.
+
+        Returns:
+            str | None: The mermaid diagram text; None in a notebook, where it is displayed.
         """
-        return graph_mermaid(
-            self,
-            show_features=show_features,
-            show_targets=show_targets,
-            show_tags=show_tags,
-            show_frozen=show_frozen,
-            show_splits=show_splits,
+        return show_diagram(
+            graph_mermaid(
+                self,
+                show_features=show_features,
+                show_targets=show_targets,
+                show_tags=show_tags,
+                show_frozen=show_frozen,
+                show_splits=show_splits,
+            )
+        )
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the diagram, and a table of the nodes in execution order."""
+        rows = []
+        for node in self.execution_order(None):
+            model = getattr(node, "model", None)
+            rows.append(
+                (
+                    node.label,
+                    type(node).__name__,
+                    type(model).__name__ if model is not None else "",
+                    str(getattr(node, "backend", "") or ""),
+                    getattr(node, "input_shape", None) or "",
+                    getattr(node, "output_shape", None) or "",
+                    "frozen" if getattr(node, "is_frozen", False) else "",
+                )
+            )
+        optimizer = f"global optimizer {self._optimizer!r}" if self._optimizer is not None else "optimizers per node"
+        return html_section(
+            f"ModelGraph {self.label!r}: {len(rows)} nodes, {optimizer}",
+            mermaid_html(graph_mermaid(self)),
+            html_table(["node", "kind", "model", "backend", "input shape", "output shape", ""], rows),
         )
 
     # ------------------------------------------------------------------ config and state

@@ -285,6 +285,17 @@ class GraphTraining:
                     f"ModelGraph {self.label!r}: train_step needs at least one loss on its nodes."
                 )
         elif not any(trains for _, _, trains in steps) and not self.frozen_nodes:
+            fitted = [
+                n for n, own, _ in steps if own and isinstance(n, ModelNode) and not n.is_trainable and n.is_fittable
+            ]
+            if fitted:
+                raise InvalidArgumentError(
+                    f"ModelGraph {self.label!r}: node(s) {[n.label for n in fitted]} wrap models that are fitted "
+                    f"(backend {str(fitted[0].backend)!r}), not trained by gradient steps, so a TrainPhase cannot "
+                    "train them. Fit them in a FitPhase instead: "
+                    "FitPhase.from_split('fit', split='train'); run it before a TrainPhase of the other nodes (it "
+                    "freezes what it fitted)."
+                )
             raise InvalidArgumentError(
                 f"ModelGraph {self.label!r}: no node trained in this step. Give the nodes that carry losses an "
                 "optimizer, or give the graph a global optimizer."

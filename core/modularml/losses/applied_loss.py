@@ -284,8 +284,10 @@ class AppliedLoss:
         if shape and out_shape and shape[0] == out_shape[0] and math.prod(shape[1:]) == math.prod(out_shape[1:]):
             return impl.reshape(value, out_shape)
         raise LossError(
-            f"Loss {self.label!r} ({self.loss!r}): outputs of shape {out_shape} and targets of shape {shape} do not "
-            "match (per-sample element counts differ). Check the loss inputs or the model's output_shape."
+            f"Loss {self.label!r} ({self.loss!r}) on node {self._node_label!r}: outputs of shape {out_shape} and "
+            f"targets of shape {shape} do not match (per-sample element counts differ: {math.prod(out_shape[1:])} "
+            f"and {math.prod(shape[1:])}). Check the loss inputs, or make the model of node {self._node_label!r} give "
+            f"per-sample outputs of shape {shape[1:] or (1,)} (its output_shape)."
         )
 
     # ------------------------------------------------------------------ config

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from modularml.backends.backend import Backend, backend_knows, get_backend
+from modularml.backends.backend import Backend, backend_knows, get_backend, not_trainable_message
 from modularml.backends.components import import_path, infer_backend
 from modularml.errors import BackendNotSupportedError, LossError, SerializationError
 
@@ -403,8 +403,7 @@ class Loss:
         impl = get_backend(backend)
         if not callable(getattr(impl, "build_loss", None)) or not callable(getattr(impl, "resolve_loss", None)):
             raise BackendNotSupportedError(
-                f"The {str(backend)!r} backend does not train with losses (it implements no resolve_loss/build_loss); "
-                "use a trainable backend such as 'torch' or 'tensorflow'."
+                not_trainable_message(backend, "train with losses (it implements no resolve_loss/build_loss)")
             )
         return impl
 

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 from modularml.backends.backend import Backend, get_backend
 from modularml.batches import Batch, ExecutionContext, RoleData, SampleData
 from modularml.batches.tensors import backend_format
-from modularml.errors import InvalidArgumentError, InvalidTypeError, OptimizerNotSetError
+from modularml.errors import (
+    InvalidArgumentError,
+    InvalidTypeError,
+    ModelForwardError,
+    ModularMLError,
+    OptimizerNotSetError,
+)
 from modularml.models.base import BaseModel, normalize_shape
 from modularml.nodes.graph_node import ComputeNode, convert_batch
 from modularml.optimizers import Optimizer
@@ -245,10 +251,28 @@ class ModelNode(ComputeNode):
         if not self._model.is_built:
             shape = tuple(int(d) for d in tuple(data.features.shape)[1:])
             self.build_model(shape)
-        out = self._model.forward(data.features, **kwargs)
+        try:
+            out = self._model.forward(data.features, **kwargs)
+        except ModularMLError:
+            raise
+        except Exception as exc:
+            raise self._forward_error(data.features, exc) from exc
         # The outputs also become the features the next node reads.
         return SampleData(
             features=out, targets=data.targets, tags=data.tags, sample_uuids=data.sample_uuids, outputs=out
+        )
+
+    def _forward_error(self, features: Any, exc: Exception) -> ModelForwardError:
+        """The error for a model that failed on ``features``: the node, the model and the shapes."""
+        shape = tuple(int(d) for d in tuple(getattr(features, "shape", ())))
+        model = getattr(self._model, "model", None) or self._model
+        built = self._model.input_shape
+        expected = f" It was built for per-sample input {built}." if built is not None and built != shape[1:] else ""
+        return ModelForwardError(
+            f"ModelNode {self.label!r} ({type(model).__name__}, backend {str(self.backend)!r}) failed on a batch of "
+            f"shape {shape} (per sample {shape[1:]}): {type(exc).__name__}: {exc}.{expected} Make the model accept "
+            f"per-sample inputs of shape {shape[1:]} (a FeatureSet's feature columns are stacked on axis 1), or "
+            "give the node a model that infers its shapes (SequentialMLP flattens them)."
         )
 
     def _forward_gathered(self, inputs: list[tuple[Batch, str | None]]) -> Batch:

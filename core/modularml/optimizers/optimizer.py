@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from modularml.backends.backend import Backend, backend_knows, get_backend
+from modularml.backends.backend import Backend, backend_knows, get_backend, not_trainable_message
 from modularml.backends.components import import_path, infer_backend
 from modularml.errors import (
     BackendNotSupportedError,
@@ -408,8 +408,9 @@ class Optimizer:
         needed = ("resolve_optimizer", "build_optimizer", "optimizer_step", "get_optimizer_state")
         if not all(callable(getattr(impl, method, None)) for method in needed):
             raise BackendNotSupportedError(
-                f"The {str(backend)!r} backend does not train with optimizers (it implements no "
-                "resolve_optimizer/build_optimizer); use a trainable backend such as 'torch' or 'tensorflow'."
+                not_trainable_message(
+                    str(backend), "train with optimizers (it implements no resolve_optimizer/build_optimizer)"
+                )
             )
         return impl
 

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from modularml.context import ExperimentContext
 from modularml.data.references import FeatureSetReference
+from modularml.data.splitting import missing_split_message
 from modularml.errors import InvalidArgumentError, InvalidTypeError, NotRegisteredError
 from modularml.losses.applied_loss import AppliedLoss
 from modularml.phases.callback import Callback, CallbackResult
 from modularml.phases.input_binding import InputBinding, resolve_graph_node
+from modularml.phases.progress import PhaseSummary, progress_bar
 
 if TYPE_CHECKING:
     from modularml.batches import ExecutionContext
@@ -23,29 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["ExperimentPhase", "progress_bar"]
 
 logger = logging.getLogger("modularml.phases")
-
-
-@contextmanager
-def progress_bar(*, enabled: bool, total: int | None, desc: str, leave: bool, unit: str) -> Iterator[Any]:
-    """A tqdm bar (``tqdm.auto``: a widget in notebooks), or a no-op stand-in when disabled."""
-    if not enabled:
-        yield _NoBar()
-        return
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, desc=desc, leave=leave, unit=unit, dynamic_ncols=True)
-    try:
-        yield bar
-    finally:
-        bar.close()
-
-
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def set_postfix(self, *args: Any, **kwargs: Any) -> None:
-        pass
 
 
 def _loss_value(value: Any) -> float:
@@ -79,6 +58,8 @@ class ExperimentPhase:
 
     #: Short name of the phase kind, used in configs.
     phase_kind: str = "phase"
+    #: The summary of this phase's last run (epochs, why it stopped, final metrics), None before one.
+    last_summary: PhaseSummary | None = None
 
     def __init__(
         self,
@@ -264,8 +245,7 @@ class ExperimentPhase:
                 fs = ref.resolve_featureset()
                 if split not in fs.available_splits:
                     raise NotRegisteredError(
-                        f"Head node {node.label!r} reads FeatureSet {fs.label!r}, which has no split {split!r}; "
-                        f"available splits: {fs.available_splits}."
+                        f"Head node {node.label!r} reads {missing_split_message(fs.label, split, fs.available_splits)}"
                     )
                 bindings.append(InputBinding(node.node_id, ref, split=split, sampler=sampler))
         if not bindings:
@@ -319,6 +299,21 @@ class ExperimentPhase:
         Keyword arguments are the display flags of :meth:`iter_execution`.
         """
         raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the bindings, the losses, and the summary of the last run."""
+        from modularml.utils.display import html_section, html_table
+
+        bindings = [
+            (b.upstream_ref.node_label, b.split or "all rows", type(b.sampler).__name__ if b.sampler else "")
+            for b in self.input_sources
+        ]
+        parts = [html_table(["FeatureSet", "split", "sampler"], bindings)]
+        if self.losses:
+            parts.append(html_table(["loss", "weight"], [(loss.label, loss.weight) for loss in self.losses]))
+        if self.last_summary is not None:
+            parts.append(html_table(["last run"], [(line,) for line in self.last_summary.lines()]))
+        return html_section(f"{type(self).__name__} {self.label!r}", *parts)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(label={self.label!r}, bindings={len(self.input_sources)})"

@@ -6,6 +6,7 @@ evaluation, metrics) are in :mod:`modularml.callbacks`, a layer above.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from modularml.errors import InvalidArgumentError, InvalidTypeError
@@ -15,7 +16,22 @@ if TYPE_CHECKING:
     from modularml.batches import ExecutionContext
     from modularml.results.phase_results import PhaseResults
 
-__all__ = ["Callback", "CallbackResult"]
+__all__ = ["Callback", "CallbackResult", "RunNote"]
+
+
+@dataclass(frozen=True)
+class RunNote:
+    """What a callback adds to the summary of a phase's run (see :meth:`Callback.run_note`).
+
+    Attributes:
+        text (str): One sentence, e.g. ``"EarlyStopping: val_loss did not improve for 5 epochs"``.
+        stopped (bool): Whether this callback stopped the phase early.
+        restored_epoch (int | None): Index of the epoch whose state the callback restored, if any.
+    """
+
+    text: str
+    stopped: bool = False
+    restored_epoch: int | None = None
 
 
 class Callback:
@@ -120,6 +136,14 @@ class Callback:
                 f"{type(self).__name__} {self.label!r} keeps no run state, but was given {sorted(state)!r:.120}; "
                 "override get_state()/set_state() in a callback that keeps some."
             )
+
+    def run_note(self) -> RunNote | None:
+        """What the summary of the phase's last run should say about this callback (None: nothing).
+
+        Asked once, after ``on_phase_end``. ``EarlyStopping`` says why it stopped and which
+        epoch it restored.
+        """
+        return None
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:

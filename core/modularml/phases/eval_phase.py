@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -10,9 +11,10 @@ import numpy as np
 from modularml.batches import BatchView, ExecutionContext
 from modularml.errors import InvalidArgumentError
 from modularml.losses.applied_loss import AppliedLoss
-from modularml.phases.base import ExperimentPhase, _loss_value, progress_bar
+from modularml.phases.base import ExperimentPhase, _loss_value
 from modularml.phases.callback import Callback
 from modularml.phases.input_binding import InputBinding
+from modularml.phases.progress import PhaseSummary, progress_bar, write_line
 from modularml.results.eval_results import EvalResults
 from modularml.utils.environment import IN_NOTEBOOK
 
@@ -133,7 +135,8 @@ class EvalPhase(ExperimentPhase):
         """Iterate over the evaluation steps: the split in chunks of ``batch_size`` (epoch 0).
 
         After the consumer runs a step (``ModelGraph.eval_step(ctx, ...)``) it is recorded in
-        ``results`` and the ``eval_loss`` metric is logged.
+        ``results`` and the ``eval_loss`` metric is logged. The run's summary is kept as
+        :attr:`last_summary`, and written at the end when ``show_eval_progress``.
 
         Yields:
             ExecutionContext: One per chunk.
@@ -142,6 +145,7 @@ class EvalPhase(ExperimentPhase):
         self._check_against_graph(graph)
         if results is not None:
             results.record_loss_nodes(self._loss_nodes(graph))
+        started = time.perf_counter()
         with self._guard(results):
             rows = full_data_views(self)
             sources = {b.input_key: b.upstream_ref.resolve_featureset() for b in self.input_sources}
@@ -172,6 +176,13 @@ class EvalPhase(ExperimentPhase):
                 results.metrics().log(EVAL_LOSS, total / len(starts), 0)
             self._fire("on_epoch_end", results, ctx, epoch_idx=0)  # the last chunk (there is at least one)
             self._fire("on_phase_end", results)
+            metrics = {EVAL_LOSS: total / len(starts)} if self.losses else {}
+            self.last_summary = PhaseSummary(
+                self.label, "eval", time.perf_counter() - started, final_metrics=metrics, n_samples=n
+            )
+            if show_eval_progress:
+                for line in self.last_summary.lines():
+                    write_line(line)
 
     def new_results(self) -> EvalResults:
         """An empty EvalResults for this phase."""

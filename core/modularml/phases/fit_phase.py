@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from modularml.phases.base import ExperimentPhase, _loss_value
 from modularml.phases.callback import Callback
 from modularml.phases.eval_phase import full_data_views
 from modularml.phases.input_binding import InputBinding
+from modularml.phases.progress import PhaseSummary
 from modularml.results.fit_results import FitResults
 
 if TYPE_CHECKING:
@@ -83,6 +85,7 @@ class FitPhase(ExperimentPhase):
         self._check_against_graph(graph)
         if results is not None:
             results.record_loss_nodes(self._loss_nodes(graph))
+        started = time.perf_counter()
         with self._guard(results):
             rows = full_data_views(self)
             ctx = ExecutionContext(self.label, epoch_idx=0, batch_idx=0)
@@ -98,6 +101,11 @@ class FitPhase(ExperimentPhase):
                 results.add_execution_context(ctx.detach_tensors())
             self._fire("on_batch_end", results, ctx, epoch_idx=0, batch_idx=0)
             self._fire("on_phase_end", results)
+            metrics = {FIT_LOSS: sum(_loss_value(v) for v in ctx.losses.values())} if ctx.losses else {}
+            n = len(next(iter(rows.values())))
+            self.last_summary = PhaseSummary(
+                self.label, "fit", time.perf_counter() - started, final_metrics=metrics, n_samples=n
+            )
 
     def new_results(self) -> FitResults:
         """An empty FitResults for this phase."""

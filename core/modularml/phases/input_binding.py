@@ -10,6 +10,7 @@ import numpy as np
 from modularml.batches import BatchView
 from modularml.context import ExperimentContext
 from modularml.data.references import FeatureSetReference
+from modularml.data.splitting import missing_split_message
 from modularml.errors import InvalidArgumentError, InvalidTypeError, NotRegisteredError
 from modularml.samplers import STREAM_DEFAULT, BaseSampler, sampler_class
 
@@ -96,9 +97,7 @@ def _check_split(ref: FeatureSetReference, split: str | None) -> None:
         raise InvalidTypeError(f"split is a split name (str) or None; got {split!r}.")
     fs = ref.resolve_featureset()
     if split not in fs.available_splits:
-        raise NotRegisteredError(
-            f"FeatureSet {fs.label!r} has no split {split!r}; available splits: {fs.available_splits}."
-        )
+        raise NotRegisteredError(f"A binding reads {missing_split_message(fs.label, split, fs.available_splits)}")
 
 
 @dataclass(eq=False)

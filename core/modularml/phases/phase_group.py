@@ -75,7 +75,7 @@ class PhaseGroup:
         TypeError: If ``label`` is not a non-empty string, or an item is neither a phase nor a group.
         ValueError: If two items share a label, or a group would contain itself.
 
-    Example:
+    Examples:
         >>> group = PhaseGroup("training_workflow")
         >>> group.add_phase(train_phase).add_phase(eval_phase)
         >>> [p.label for p in group.flatten()]

@@ -13,10 +13,11 @@ from modularml.batches import BatchView, ExecutionContext
 from modularml.errors import InvalidArgumentError, InvalidTypeError
 from modularml.io import container_path
 from modularml.losses.applied_loss import AppliedLoss
-from modularml.phases.base import ExperimentPhase, _loss_value, _NoBar, progress_bar
+from modularml.phases.base import ExperimentPhase, _loss_value
 from modularml.phases.callback import Callback
 from modularml.phases.checkpointing import Checkpointing
 from modularml.phases.input_binding import InputBinding
+from modularml.phases.progress import TrainingDisplay, epoch_metrics, training_summary
 from modularml.phases.recording import ResultRecording
 from modularml.phases.scheduling import BatchSchedulingPolicy, iter_schedule
 from modularml.results.train_results import TrainResults
@@ -351,6 +352,7 @@ class TrainPhase(ExperimentPhase):
         persist_epoch_progress: bool = False,
         val_loss_metric: str = "val_loss",
         resume: dict[str, Any] | None = None,
+        log_every_n_epochs: int | None = None,
     ) -> Iterator[ExecutionContext]:
         """Iterate over all execution steps of this training phase, every epoch.
 
@@ -360,13 +362,23 @@ class TrainPhase(ExperimentPhase):
         consumer runs a step (``ModelGraph.train_step(ctx, ...)``), the context is recorded in
         ``results`` (as :attr:`result_recording` says) and the ``train_loss`` metric is logged.
 
+        What it shows (:mod:`modularml.phases.progress`): a bar over the epochs and one over the
+        batches (its postfix is the running mean of the training loss), a line per epoch that stays
+        (``train  epoch  3/100  train_loss 0.04089  val_loss 0.0129  0.31s``), and at the end a
+        summary (epochs run, why it stopped, the epoch restored, the final metrics), which is also
+        kept as :attr:`last_summary`. Bars are drawn only in a terminal or a notebook; elsewhere
+        the lines are plain text.
+
         Args:
             results: Container the contexts, metrics and callback results go to.
             show_sampler_progress: Show progress bars while samplers build batches.
-            show_training_progress: Show epoch and batch progress bars.
-            persist_progress: Leave all bars visible after completion.
-            persist_epoch_progress: Leave the per-epoch batch bars visible.
-            val_loss_metric: Metric (in ``results``) to show as the validation loss, if logged.
+            show_training_progress: Show the bars, the epoch lines and the summary.
+            persist_progress: Leave the epoch bar visible after completion.
+            persist_epoch_progress: Leave one batch bar per epoch visible (otherwise one is reused).
+            val_loss_metric: Metric (in ``results``) to show right after the training loss, if logged.
+            log_every_n_epochs: Epochs between two epoch lines (0: none); every epoch for runs of up to
+                100 epochs, about 100 lines for longer runs, when None. The first and last epoch always
+                get one.
             resume: The run state of a disk checkpoint (``state["run"]`` of an ``epoch_end`` or
                 ``batch_end`` checkpoint of this phase) to continue from; the model graph must
                 hold that checkpoint's state already (``Experiment.run_phase(phase, resume_from=...)``
@@ -396,34 +408,30 @@ class TrainPhase(ExperimentPhase):
                 self._restore_run(point, checkpoints)
             first = 0 if point is None else point.epoch
             last_epoch = first
-            with progress_bar(
+            first_metrics = (TRAIN_LOSS, val_loss_metric)  # shown first, in this order
+            display = TrainingDisplay(
+                self.label,
+                self.n_epochs,
                 enabled=show_training_progress,
-                total=self.n_epochs,
-                desc=f"{self.label}",
-                leave=persist_progress,
-                unit="epoch",
-            ) as epoch_bar:
-                if first:
-                    epoch_bar.update(first)
+                persist=persist_progress,
+                persist_epochs=persist_epoch_progress,
+                log_every_n_epochs=log_every_n_epochs,
+            )
+            with display:
+                display.resume_at(first)
                 for epoch in range(first, self.n_epochs):
                     last_epoch = epoch
-                    yield from self._iter_epoch(
-                        epoch,
-                        executions,
-                        results,
-                        show_training_progress,
-                        persist_progress or persist_epoch_progress,
-                        checkpoints,
-                        point if epoch == first else None,
-                    )
-                    postfix = self._postfix(results, epoch, val_loss_metric)
-                    epoch_bar.set_postfix(postfix, refresh=False)
-                    epoch_bar.update(1)
+                    resume_here = point if epoch == first else None
+                    yield from self._iter_epoch(epoch, executions, results, display, checkpoints, resume_here)
+                    metrics = {} if results is None else epoch_metrics(results.metrics(), epoch, first_metrics)
+                    display.end_epoch(epoch, metrics, last=self._stop_requested or epoch == self.n_epochs - 1)
                     if self._stop_requested:
                         break
             self._fire("on_phase_end", results)
             if checkpoints is not None:
                 checkpoints.save("phase_end", last_epoch)
+            self.last_summary = training_summary(self, results, last_epoch + 1, display.seconds, first_metrics)
+            display.finish(self.last_summary)
             if results is not None:
                 kept = self._retained_epochs(last_epoch, final=True)
                 if kept is not None:
@@ -519,8 +527,7 @@ class TrainPhase(ExperimentPhase):
         epoch: int,
         executions: list[_SamplerExecution],
         results: TrainResults | None,
-        show: bool,
-        leave: bool,
+        display: TrainingDisplay,
         checkpoints: _RunCheckpoints | None = None,
         resume: _Resume | None = None,
     ) -> Iterator[ExecutionContext]:
@@ -542,12 +549,7 @@ class TrainPhase(ExperimentPhase):
 
             restore_rng_state(resume.state["rng"])
         self._epoch_total = total
-        with progress_bar(
-            enabled=show and len(steps) > 1, total=len(steps), desc=f"epoch {epoch}", leave=leave, unit="batch"
-        ) as bar:
-            shown = not isinstance(bar, _NoBar)
-            if shown and start:
-                bar.update(min(start, len(steps)))
+        with display.epoch(epoch, len(steps)):
             recording = results is not None and self.result_recording is not ResultRecording.NONE
             for batch_idx, step in enumerate(steps):
                 if batch_idx < start:
@@ -574,9 +576,7 @@ class TrainPhase(ExperimentPhase):
                 self._fire("on_batch_end", results, ctx, epoch_idx=epoch, batch_idx=batch_idx)
                 if checkpoints is not None:
                     checkpoints.save("batch_end", epoch, batch_idx)
-                if shown:
-                    bar.set_postfix({TRAIN_LOSS: f"{value:.4g}"}, refresh=False)
-                    bar.update(1)
+                display.step(value, TRAIN_LOSS)
         if resume is None or resume.hook != "epoch_end":
             if results is not None:
                 results.metrics().log(TRAIN_LOSS, total / max(len(steps), 1), epoch)
@@ -588,17 +588,6 @@ class TrainPhase(ExperimentPhase):
         elif results is not None and results.execution_contexts(epoch=epoch):
             ctx = results.execution_contexts(epoch=epoch)[-1]  # the epoch's last step, as recorded
         self._fire("on_epoch_end", results, ctx, epoch_idx=epoch)  # ctx: the epoch's last step
-
-    @staticmethod
-    def _postfix(results: TrainResults | None, epoch: int, val_loss_metric: str) -> dict[str, str]:
-        if results is None:
-            return {}
-        out = {}
-        for name in (TRAIN_LOSS, val_loss_metric):
-            value = results.metrics().get(name, epoch)
-            if value is not None:
-                out[name] = f"{value:.4g}"
-        return out
 
     def new_results(self) -> TrainResults:
         """An empty TrainResults for this phase."""

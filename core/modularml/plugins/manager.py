@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import difflib
 import functools
 import logging
 import os
@@ -355,13 +356,26 @@ class PluginManager:
                 f"The {known.name!r} backend is not installed (distribution {known.distribution!r}). "
                 f"{install_hint(known.extra)}.{failed_note}"
             )
-        installed = sorted(self._backends)
+        usable = sorted(n for n, info in self._backends.items() if info.framework_importable)
+        unusable = [info for n, info in sorted(self._backends.items()) if not info.framework_importable]
+        names = sorted({*self._backend_names, *(a for b in KNOWN_BACKENDS.values() for a in (b.name, *b.aliases))})
+        close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.7)
+        suggestion = f" Did you mean {close[0]!r}?" if close else ""
+        unusable_note = "".join(
+            f" Backend {info.name!r} is registered but its framework {info.framework_module!r} is not importable: "
+            f"{info.install_hint()}."
+            for info in unusable
+        )
         raise BackendNotSupportedError(
-            f"Unknown backend {name!r}. Installed backends: {installed or 'none'}; the project's own are "
+            f"Unknown backend {name!r}.{suggestion} Installed backends: {usable or 'none'}; the project's own are "
             f'{sorted(KNOWN_BACKENDS)} (pip install "modularml[torch]", "modularml[tf]", '
             f'"modularml[sklearn]"); a third-party backend is available once its distribution is installed.'
-            f"{failed_note}"
+            f"{unusable_note}{failed_note}"
         )
+
+    def unusable_backends(self) -> list[BackendInfo]:
+        """Registered backends whose framework cannot be imported here (their plugin loaded; using them fails)."""
+        return [info for _, info in sorted(self.backends().items()) if not info.framework_importable]
 
 
 _scoped_manager: contextvars.ContextVar[PluginManager | None] = contextvars.ContextVar(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from modularml.errors import NotRegisteredError, PluginConflictError, PluginError
+from modularml.errors import BackendNotInstalledError, NotRegisteredError, PluginConflictError, PluginError
+from modularml.plugins.known import install_hint, known_backend
 
 __all__ = [
     "BACKEND_SCOPED_KINDS",
@@ -134,8 +136,38 @@ class BackendInfo:
         """Whether the implementation has been created (its framework imported)."""
         return self._instance is not None
 
+    @property
+    def framework_importable(self) -> bool:
+        """Whether the framework module (``framework_module``) can be imported here; imports nothing.
+
+        True for a backend that names no framework module, or whose implementation is loaded.
+        """
+        if self._instance is not None or self.framework_module is None:
+            return True
+        top = self.framework_module.partition(".")[0]
+        if top in sys.modules:
+            return True
+        try:
+            return importlib.util.find_spec(top) is not None
+        except (ImportError, ValueError):
+            return False
+
+    def install_hint(self) -> str:
+        """The sentence saying what installs this backend's framework (the core's extra for the project's own)."""
+        known = known_backend(self.name)
+        if known is not None and known.distribution == self.distribution:
+            return f"{install_hint(known.extra)} (it brings {self.framework_module or 'the framework'} with it)"
+        what = f"the framework module {self.framework_module!r}" if self.framework_module else "its framework"
+        return f"Install {what}, as the documentation of {self.distribution!r} says"
+
     def load(self) -> Any:
-        """Create (once) and return the backend implementation."""
+        """Create (once) and return the backend implementation.
+
+        Raises:
+            BackendNotInstalledError: If the backend's framework (a module outside the plugin's own
+                package) cannot be imported; the message says what to install.
+            PluginError: If the plugin's own module cannot be imported (a broken installation).
+        """
         if self._instance is None:
             with self._lock:
                 if self._instance is None:
@@ -143,12 +175,21 @@ class BackendInfo:
                         factory = load_object(self.loader) if isinstance(self.loader, str) else self.loader
                         self._instance = factory()
                     except ImportError as exc:
-                        raise PluginError(
-                            f"Backend {self.name!r} (from distribution {self.distribution!r}) could not "
-                            f"import its framework: {exc}. Reinstall it with "
-                            f"'pip install --force-reinstall {self.distribution}'."
-                        ) from exc
+                        raise self._import_error(exc) from exc
         return self._instance
+
+    def _import_error(self, exc: ImportError) -> Exception:
+        own = self.loader.partition(":")[0].partition(".")[0] if isinstance(self.loader, str) else None
+        missing = (exc.name or "").partition(".")[0]
+        if isinstance(exc, ModuleNotFoundError) and missing and missing != own:
+            return BackendNotInstalledError(
+                f"The {self.name!r} backend is registered by {self.distribution!r}, but its framework is not "
+                f"installed: importing it failed with {type(exc).__name__}: {exc}. {self.install_hint()}."
+            )
+        return PluginError(
+            f"Backend {self.name!r} (from distribution {self.distribution!r}) could not be imported: {exc}. "
+            f"Reinstall it with 'pip install --force-reinstall {self.distribution}'."
+        )
 
 
 class Registry:

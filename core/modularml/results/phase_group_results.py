@@ -234,6 +234,17 @@ class PhaseGroupResults:
     def __contains__(self, label: object) -> bool:
         return label in self._results
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: one metrics table per phase, in run order."""
+        from modularml.utils.display import html_section, html_table, metrics_rows
+
+        tables = [
+            html_section(f"{label} ({type(result).__name__})", html_table(["metric", "epochs", "last", "lowest"], rows))
+            for label, result in self.flatten().items()
+            if (rows := metrics_rows(result.metrics()))
+        ]
+        return html_section(f"PhaseGroupResults {self.label!r}: {len(self.flatten())} phase(s)", *tables)
+
     def __repr__(self) -> str:
         parts = [f"{k}: {type(v).__name__}" for k, v in self._results.items()]
         return f"PhaseGroupResults(label={self.label!r}, results={{{', '.join(parts)}}})"

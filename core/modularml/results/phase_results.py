@@ -384,6 +384,13 @@ class PhaseResults:
             )
         return next(iter(views.values()))
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: the metrics table (epochs logged, last and lowest value per metric)."""
+        from modularml.utils.display import html_section, html_table, metrics_rows
+
+        title = f"{type(self).__name__} {self.label!r}: {self.n_epochs} epoch(s), {len(self._execution)} contexts"
+        return html_section(title, html_table(["metric", "epochs", "last", "lowest"], metrics_rows(self._metrics)))
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(label={self.label!r}, contexts={len(self._execution)}, "

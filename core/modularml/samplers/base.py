@@ -24,6 +24,7 @@ from modularml.errors import (
 )
 from modularml.samplers.batching import plan_epoch
 from modularml.samplers.sampled_view import STREAM_DEFAULT, SampledView
+from modularml.utils.environment import bars_allowed
 
 if TYPE_CHECKING:
     from modularml.data.featureset import FeatureSet
@@ -631,7 +632,7 @@ class _progress_bar:
         self.bar: Any = None
 
     def __enter__(self) -> Callable[[int], None]:
-        if not self.enabled:
+        if not self.enabled or not bars_allowed():  # no control codes into a file or a pipe
             return lambda done: None
         from tqdm.auto import tqdm
 

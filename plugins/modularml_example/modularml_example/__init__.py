@@ -1,3 +1,3 @@
 """An example ModularML plugin contributing the ``Log1pScaler`` scaler."""
 
-__version__ = "0.1.0"
+__version__ = "2.0.0"

@@ -5,4 +5,4 @@ complete example of a trainable backend. Importing this package imports nothing 
 and its autograd load when first used (``mml.get_backend("numpy")``).
 """
 
-__version__ = "0.1.0"
+__version__ = "2.0.0"

@@ -88,7 +88,7 @@ def test_every_n_epochs_and_run_on_start(linear_setup) -> None:
     assert series.at(epoch=-1) is recorded[0].eval_results
 
 
-def test_progress_bar_shows_the_validation_loss(linear_setup, capsys) -> None:
+def test_the_epoch_lines_show_the_validation_loss(linear_setup, capsys) -> None:
     s = linear_setup()
     phase = TrainPhase.from_split(
         "train",
@@ -100,7 +100,7 @@ def test_progress_bar_shows_the_validation_loss(linear_setup, capsys) -> None:
     )
     results = phase.execute(show_sampler_progress=False, show_training_progress=True, persist_progress=True)
     err = capsys.readouterr().err
-    assert f"val_loss={results.metrics().last('val_loss'):.4g}" in err
+    assert f"val_loss {results.metrics().last('val_loss'):.4g}" in err.splitlines()[1]  # the line of epoch 2
 
 
 def test_eval_loss_metric_adds_its_loss_and_logs_under_its_name(linear_setup) -> None:
