@@ -25,6 +25,8 @@ DISTRIBUTIONS = {
     "modularml_sklearn": ("modularml-sklearn", "modularml_sklearn"),
     "plugins/modularml_example": ("modularml-example", "modularml_example"),
     "plugins/modularml_numpy": ("modularml-numpy", "modularml_numpy"),
+    "plugins/modularml_mlflow": ("modularml-mlflow", "modularml_mlflow"),
+    "plugins/modularml_tensorboard": ("modularml-tensorboard", "modularml_tensorboard"),
 }
 #: The newest release of the unrelated project of the same name on the package index.
 INDEX_RELEASE = (1, 0, 0)

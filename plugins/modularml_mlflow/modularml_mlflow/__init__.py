@@ -3,4 +3,4 @@
 from modularml_mlflow.logger import MLflowLogger
 
 __all__ = ["MLflowLogger"]
-__version__ = "0.1.0"
+__version__ = "2.0.0"

@@ -3,4 +3,4 @@
 from modularml_tensorboard.logger import TensorBoardLogger
 
 __all__ = ["TensorBoardLogger"]
-__version__ = "0.1.0"
+__version__ = "2.0.0"
