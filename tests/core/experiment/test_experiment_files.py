@@ -34,7 +34,7 @@ def build(n_epochs=3, label="exp"):
     y = (x @ np.array([[1.0], [2.0], [-1.0]], dtype="float32") + 0.1 * rng.standard_normal((96, 1))).astype("float32")
     fs = mml.FeatureSet.from_dict("data", {"x": x, "y": y}, feature_keys=["x"], target_keys=["y"])
     fs.split_random({"train": 0.75, "val": 0.25}, seed=1)
-    fs.fit_transform("StandardScaler", domain="features", fit_to_split="train")
+    fs.fit_transform("PerSampleMinMaxScaler", domain="features")  # a core scaler: no scikit-learn here
     opt = mml.Optimizer("sgd", opt_kwargs={"lr": 0.05, "momentum": 0.9}, backend="numpy")
     head = mml.ModelNode("head", LinearModel(output_shape=(1,)), fs, opt)
     mml.ModelGraph([head])
