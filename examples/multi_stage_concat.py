@@ -96,7 +96,7 @@ def main(
         )
         scalar_encoder = mml.ModelNode(
             "scalar_encoder",
-            SequentialMLP(output_shape=(4,), n_layers=1, hidden_dim=16),
+            SequentialMLP(output_shape=(4,), n_layers=2, hidden_dim=16),
             fs.reference(features=["temperature", "mean_current"], rep="transformed"),
         )
         # Both branches carry the same soh target: keep one copy instead of concatenating them.
@@ -107,7 +107,7 @@ def main(
             concat_axis_targets="first",
             concat_axis_tags="first",
         )
-        head = mml.ModelNode("soh_head", SequentialMLP(output_shape=(1,), n_layers=1, hidden_dim=32), joined)
+        head = mml.ModelNode("soh_head", SequentialMLP(output_shape=(1,), n_layers=2, hidden_dim=32), joined)
         graph = mml.ModelGraph(
             [curve_encoder, scalar_encoder, joined, head],
             optimizer=mml.Optimizer("adam", opt_kwargs={"lr": lr}, backend="torch"),

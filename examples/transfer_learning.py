@@ -116,8 +116,8 @@ def main(
         fs.fit_transform("StandardScaler", domain="targets", fit_to_split="source")
         source_input = fs.reference(features="voltage", rep="transformed")
 
-        encoder = mml.ModelNode("encoder", SequentialMLP(output_shape=(16,), n_layers=2, hidden_dim=32), source_input)
-        source_head = mml.ModelNode("source_head", SequentialMLP(output_shape=(1,), n_layers=0), encoder)
+        encoder = mml.ModelNode("encoder", SequentialMLP(output_shape=(16,), n_layers=3, hidden_dim=32), source_input)
+        source_head = mml.ModelNode("source_head", SequentialMLP(output_shape=(1,), n_layers=1), encoder)
         graph = mml.ModelGraph(
             [encoder, source_head], optimizer=mml.Optimizer("adam", opt_kwargs={"lr": lr}, backend="torch")
         )
@@ -134,7 +134,7 @@ def main(
 
         # Stage 2: freeze the encoder; a new head on its output learns the target cells.
         graph.freeze([encoder])
-        target_head = mml.ModelNode("target_head", SequentialMLP(output_shape=(1,), n_layers=0), encoder)
+        target_head = mml.ModelNode("target_head", SequentialMLP(output_shape=(1,), n_layers=1), encoder)
         graph.add_node(target_head)
         graph.build()
         encoder_before, head_before = weights_of(encoder), weights_of(target_head)

@@ -100,7 +100,7 @@ def main(
 
         encoder = mml.ModelNode(
             "encoder",
-            SequentialMLP(output_shape=(8,), n_layers=2, hidden_dim=32),
+            SequentialMLP(output_shape=(8,), n_layers=3, hidden_dim=32),
             fs.reference(features="voltage", rep="transformed"),
         )
         mml.ModelGraph([encoder], optimizer=mml.Optimizer("adam", opt_kwargs={"lr": lr}, backend="torch"))

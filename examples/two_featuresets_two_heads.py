@@ -113,14 +113,14 @@ def main(
         voltage_fs, current_fs = build_featuresets(n_samples=n_samples, n_cells=n_cells, seed=seed)
 
         voltage_encoder = mml.ModelNode(
-            "voltage_encoder", SequentialMLP(output_shape=(8,), n_layers=1, hidden_dim=32), voltage_fs
+            "voltage_encoder", SequentialMLP(output_shape=(8,), n_layers=2, hidden_dim=32), voltage_fs
         )
-        rate_head = mml.ModelNode("rate_head", SequentialMLP(output_shape=(1,), n_layers=1, hidden_dim=16), current_fs)
+        rate_head = mml.ModelNode("rate_head", SequentialMLP(output_shape=(1,), n_layers=2, hidden_dim=16), current_fs)
         # soh is the target of the merged branch: take the targets of the voltage side.
         fused = mml.ConcatNode(
             "fused", [voltage_encoder, rate_head], concat_axis_targets=voltage_encoder, concat_axis_tags="first"
         )
-        soh_head = mml.ModelNode("soh_head", SequentialMLP(output_shape=(1,), n_layers=1, hidden_dim=32), fused)
+        soh_head = mml.ModelNode("soh_head", SequentialMLP(output_shape=(1,), n_layers=2, hidden_dim=32), fused)
         mml.ModelGraph(  # registered in the context; the phases find it there
             [voltage_encoder, rate_head, fused, soh_head],
             optimizer=mml.Optimizer("adam", opt_kwargs={"lr": lr}, backend="torch"),
