@@ -125,17 +125,21 @@ class GraphTraining:
         self._contributing = contributing
 
     def get_optimizer_parameters(self) -> dict[str, Any]:
-        """State of the global optimizer: ``backend``, ``contributing_nodes`` and ``parameters``.
+        """State of the global optimizer: ``backend``, ``contributing_nodes`` and its parameters.
 
-        Returns an empty dict when there is no global optimizer.
+        The parameters are under the key the backend names (its ``optimizer_parameters_key``):
+        ``"parameters"`` by default (PyTorch), ``"variables"`` for TensorFlow. Returns an empty
+        dict when there is no global optimizer.
         """
         if self._optimizer is None:
             return {}
         self._build_global_optimizer()
+        backend = self.backend
+        key = "parameters" if backend is None else getattr(get_backend(backend), "optimizer_parameters_key", None)
         return {
-            "backend": self.backend,
+            "backend": backend,
             "contributing_nodes": set(self._contributing),
-            "parameters": list(self._optimizer.parameters or []),
+            key or "parameters": list(self._optimizer.parameters or []),
         }
 
     # ------------------------------------------------------------------ building
