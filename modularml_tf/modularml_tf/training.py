@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any
 
 import keras
@@ -45,6 +45,14 @@ class _CompiledUpdates:
 
     def __init__(self) -> None:
         self.functions: dict[tuple[int, ...], tuple[Callable[..., Any], list[Any]]] = {}
+        self.traces = 0
+
+
+class _CompiledStep:
+    """One compiled training step (forward, losses, gradients, update) and how often it was traced."""
+
+    def __init__(self) -> None:
+        self.function: Callable[..., Any] | None = None
         self.traces = 0
 
 
@@ -299,6 +307,56 @@ class TensorflowTraining:
             updates.functions[key] = entry
         entry[0]([g for g, _ in pairs])
 
+    # -- whole compiled steps ---------------------------------------------------------------
+    def compile_train_step(
+        self, key: Hashable, step: Callable[..., Any], optimizer: Any, parameters: Sequence[Any]
+    ) -> Callable[..., Any]:
+        """One ``tf.function`` for a whole training step: ``step``'s forward and losses, the gradients, the update.
+
+        The optional hook of the trainable protocol that :meth:`ModelNode.train_step
+        <modularml.ModelNode.train_step>` uses: ``step(*tensors)`` returns ``(total, loss values,
+        outputs)``; the returned callable runs it on a ``tf.GradientTape``, applies the gradients of
+        ``total`` for ``parameters`` with ``optimizer`` and returns what ``step`` returned. It is
+        compiled once per ``key`` (which holds every Python-level fact ``step`` depends on) and input
+        signature, traced without AutoGraph, and kept on the optimizer (it goes when the optimizer goes).
+
+        Raises:
+            InvalidTypeError: If ``optimizer`` is not a Keras optimizer.
+            InvalidArgumentError: When traced, if ``total`` is not a scalar or no parameter gets a gradient.
+        """
+        optimizer = self._check_optimizer(optimizer)
+        variables = list(parameters)
+        steps = optimizer.__dict__.setdefault("_modularml_steps", {})
+        full_key = (key, tuple(id(v) for v in variables))
+        entry = steps.get(full_key)
+        if entry is not None:
+            return entry.function
+        if not optimizer.built:
+            self._build_optimizer_over(optimizer, variables)
+        entry = _CompiledStep()
+
+        def run(*tensors: Any) -> Any:
+            entry.traces += 1  # runs when TensorFlow traces
+            with tf.GradientTape() as tape:
+                total, values, outputs = step(*tensors)
+            if not isinstance(total, tf.Tensor) or total.shape.num_elements() != 1:
+                check_scalar_loss(total, is_scalar=False, requires_grad=False)
+            grads = tape.gradient(total, variables)  # one element: its gradient (a reshape here would be unrecorded)
+            pairs = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
+            if not pairs:
+                check_scalar_loss(total, is_scalar=True, requires_grad=False)
+            optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+            return total, values, outputs
+
+        entry.function = tf.function(run, autograph=False)
+        steps[full_key] = entry
+        return entry.function
+
+    def step_trace_count(self, optimizer: Any) -> int:
+        """How many times the compiled training steps of ``optimizer`` were traced (once per key and signature)."""
+        steps = self._check_optimizer(optimizer).__dict__.get("_modularml_steps", {})
+        return sum(entry.traces for entry in steps.values())
+
     # -- gradients --------------------------------------------------------------------------
     @contextlib.contextmanager
     def gradient_scope(self) -> Iterator[tf.GradientTape]:
@@ -324,8 +382,7 @@ class TensorflowTraining:
         params = list(parameters)
         if not params:
             raise InvalidArgumentError("apply_gradients got no variables to train.")
-        target = loss if loss.shape.rank == 0 else tf.reshape(loss, ())
-        grads = scope.gradient(target, params)
+        grads = scope.gradient(loss, params)  # one element, of any rank: the gradient of that element
         if all(g is None for g in grads):
             check_scalar_loss(loss, is_scalar=True, requires_grad=False)
         self._apply(optimizer, grads, params)

@@ -288,6 +288,9 @@ class ModelNode(ComputeNode):
                 batch = inputs[0][0]
                 self.build_model(tuple(batch.role_data[batch.roles[0]].shapes["features"]))
             self.build_optimizer()
+        compile_step = getattr(impl, "compile_train_step", None)
+        if callable(compile_step) and self._train_compiled(ctx, inputs, mine, compile_step):
+            return
         with impl.gradient_scope() as scope:
             out = self._forward_gathered(inputs)
             ctx.set_output(self.node_id, out)
@@ -297,6 +300,86 @@ class ModelNode(ComputeNode):
                 ctx.add_loss(loss.label, value)
                 total = value if total is None else total + value
         impl.apply_gradients(total, self._optimizer.instance, self._optimizer.parameters, scope)
+
+    def _train_compiled(
+        self,
+        ctx: ExecutionContext,
+        inputs: list[tuple[Batch, str | None]],
+        losses: list[AppliedLoss],
+        compile_step: Any,
+    ) -> bool:
+        """:meth:`train_step` as one compiled function of the batch's tensors, for a backend that compiles steps.
+
+        A backend's optional ``compile_train_step(key, step, optimizer, parameters)`` returns a
+        callable of native tensors that runs ``step`` (forward and losses, returning the total loss,
+        the loss values and the outputs), takes the gradients of the total for ``parameters`` and
+        steps ``optimizer``, compiled once per ``key`` (and input signature). ``key`` holds every
+        Python-level fact the step depends on: this node, its losses, the roles and which carry
+        targets, the batch size and the model's training mode. Only batches whose weights are all 1
+        (nothing weighted or masked) and losses that read the node's own outputs and targets qualify;
+        anything else trains through :meth:`train_step`'s scope, as before.
+
+        Returns:
+            bool: Whether the step ran (outputs and losses are then in ``ctx``).
+        """
+        if len(inputs) != 1 or any(loss.reads_columns for loss in losses):
+            return False
+        batch, source = inputs[0]
+        if source is not None and source != self.output_backend:
+            batch = convert_batch(batch, self.output_backend, cross=True)
+        if not isinstance(batch, Batch) or not batch.uniform_weights:
+            return False
+        batch = batch.convert(self._gather_format)
+        impl = get_backend(self.backend)
+        roles = tuple(batch.roles)
+        tensors: list[Any] = []
+        has_targets = []
+        for role in roles:
+            data = batch.role_data[role]
+            if not impl.is_native(data.features) or not (data.targets is None or impl.is_native(data.targets)):
+                return False
+            tensors.append(data.features)
+            has_targets.append(data.targets is not None)
+            if data.targets is not None:
+                tensors.append(data.targets)
+        n, model, node_id, applied = batch.batch_size, self._model, self.node_id, tuple(losses)
+        key = (
+            node_id,
+            tuple(id(loss) for loss in applied),
+            roles,
+            tuple(has_targets),
+            n,
+            getattr(model, "training", None),
+        )
+
+        def step(*flat: Any) -> tuple[Any, tuple[Any, ...], tuple[Any, ...]]:
+            values = iter(flat)
+            out = {}
+            for role, targeted in zip(roles, has_targets, strict=True):
+                features = next(values)
+                targets = next(values) if targeted else None
+                y = model.forward(features)
+                out[role] = SampleData(features=y, targets=targets, outputs=y)
+            scratch = ExecutionContext.trusted("train", 0, 0, {})
+            scratch.set_output(node_id, Batch.trusted(n, RoleData.trusted(out), None, None, True))
+            loss_values = tuple(loss.compute(scratch) for loss in applied)
+            total = loss_values[0]
+            for value in loss_values[1:]:
+                total = total + value
+            return total, loss_values, tuple(out[role].outputs for role in roles)
+
+        run = compile_step(key, step, self._optimizer.instance, self._optimizer.parameters)
+        _, loss_values, outputs = run(*tensors)
+        results = {}
+        for role, y in zip(roles, outputs, strict=True):
+            data = batch.role_data[role]
+            results[role] = SampleData(
+                features=y, targets=data.targets, tags=data.tags, sample_uuids=data.sample_uuids, outputs=y
+            )
+        ctx.set_output(self.node_id, batch.with_outputs(RoleData.trusted(results)))
+        for loss, value in zip(applied, loss_values, strict=True):
+            ctx.add_loss(loss.label, value)
+        return True
 
     def eval_step(self, ctx: ExecutionContext, losses: list[AppliedLoss] | None = None) -> None:
         """Forward pass and loss computation under no-grad; outputs and losses go to ``ctx``.

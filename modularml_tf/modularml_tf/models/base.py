@@ -47,8 +47,10 @@ class TensorflowBaseModel(ShapedModel):
 
     The forward pass is compiled with ``tf.function``: one trace per input signature (dtype,
     per-sample shape and training flag; the batch axis is left open, so a smaller last batch does
-    not retrace). :attr:`trace_count` counts the traces. Calls with keyword arguments run eagerly;
-    ``tf.config.run_functions_eagerly(True)`` runs everything eagerly for debugging.
+    not retrace). :attr:`trace_count` counts the traces. Called while TensorFlow traces (a
+    compiled training step), the model's math is traced inline instead. Calls with keyword
+    arguments run eagerly; ``tf.config.run_functions_eagerly(True)`` runs everything eagerly for
+    debugging.
 
     Weights are the Keras model's variables (``model.weights`` order), as numpy arrays keyed by
     their Keras path (:meth:`get_weights`, :meth:`set_weights`). Variables are created on the CPU,
@@ -275,6 +277,8 @@ class TensorflowBaseModel(ShapedModel):
         with self._placement():
             if kwargs:
                 return self.model(x, training=kwargs.pop("training", self._training), **kwargs)
+            if not tf.executing_eagerly():  # inside a compiled step: traced inline, with static shapes
+                return self.call(x, training=self._training)
             return self._compiled_call(x, self._training)(x)
 
     def __call__(self, x: Any, **kwargs: Any) -> Any:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import tensorflow as tf
 
 from modularml.backends.common import accepts_keyword
 from modularml.backends.components import import_path
@@ -165,4 +166,6 @@ class TensorflowModelWrapper(TensorflowBaseModel):
         with self._placement():
             if kwargs:
                 return self.model(x, training=kwargs.pop("training", self._training), **kwargs)
+            if not tf.executing_eagerly():  # inside a compiled step: traced inline, with static shapes
+                return self.call(x, training=self._training)
             return self._compiled_call(x, self._training)(x)
