@@ -9,8 +9,7 @@ Adam 1e-3, batch 256 (shuffled each epoch), 5 epochs, MSE loss.
   shuffle=True, seed=0)``, node optimizer, ``ResultRecording.none``); and the same steps driven through
   ``ModelGraph.train_step`` directly (one ``ExecutionContext`` per step), with the optimizer on the node
   and on the graph.
-  With the node optimizer each step is one compiled function (``compile_train_step``); with the graph
-  optimizer, the compiled forward pass, loss and update run under an eager ``tf.GradientTape``.
+  Either way each step is one compiled function (the backend's ``compile_train_step``).
 - Baseline: the same layers built directly with ``keras.Sequential``, ``keras.optimizers.Adam`` and
   ``keras.losses.MeanSquaredError``; per epoch a ``tf.random.shuffle`` of the row indices, then for each
   batch ``tf.gather`` of the float32 tensors and one ``tf.function``-compiled step (forward, loss,
@@ -185,10 +184,9 @@ def main(report: Path) -> None:
         f"samples, SequentialMLP {D}->64->64->1, Adam {LR}, batch {BATCH}, MSE; {RUNS} rounds after a warm-up; a "
         f"round runs every variant once ({EPOCHS} epochs), in turn, in one process. The verdict uses the median "
         "over rounds of each round's ratio to the hand-written loop, whose whole step is one traced "
-        "`tf.function`. With the optimizer on the node, ModularML compiles each step the same way (forward, "
-        "loss, gradients and update in one `tf.function`, through the backend's `compile_train_step`); with a "
-        "graph (global) optimizer it records the compiled forward pass, the fused MSE and the compiled "
-        "update on an eager `tf.GradientTape`.",
+        "`tf.function`. ModularML compiles each step the same way (forward, loss, gradients and update in "
+        "one `tf.function`, through the backend's `compile_train_step`), with the optimizer on the node and "
+        "on the graph alike.",
         "",
         "| what | s / epoch (fastest) | samples / s | ratio, fastest runs | ratio, median of rounds | target "
         "| verdict |",

@@ -260,3 +260,36 @@ def test_weighted_batches_train_through_the_tape_and_agree() -> None:
     reference, _ = _three_steps("reference", eager=True, weights=weights)
     for key, value in weighted.items():
         np.testing.assert_allclose(value, reference[key], rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def _global_steps(label: str, *, eager: bool) -> tuple[dict, int]:
+    import tensorflow as tf
+
+    mml.get_backend("tensorflow").seed(11)
+    tf.config.run_functions_eagerly(eager)
+    try:
+        with ExperimentContext(registration_policy="error").activate():
+            fs = _regression_fs()
+            encoder = mml.ModelNode(f"{label}_enc", SequentialMLP(output_shape=(4,), hidden_dim=8), fs)
+            head = mml.ModelNode(f"{label}_head", SequentialMLP(output_shape=(1,), n_layers=1), encoder)
+            graph = mml.ModelGraph([encoder, head], optimizer=_adam())
+            loss = _mse(head)
+            _train(graph, fs, encoder, loss, 3)
+            ctx = ExecutionContext("train", inputs={(encoder.node_id, fs.reference()): BatchView(fs, TRAIN)})
+            graph.train_step(ctx, [loss])
+            out = ctx.get_output(head.node_id)
+            np.testing.assert_array_equal(out.role_data["default"].sample_uuids, fs.get_sample_uuids()[TRAIN])
+            traces = mml.get_backend("tensorflow").step_trace_count(graph.optimizer.instance)
+            weights = {f"encoder/{k}": v for k, v in encoder.model.get_weights().items()}
+            weights.update({f"head/{k}": v for k, v in head.model.get_weights().items()})
+            return weights, traces
+    finally:
+        tf.config.run_functions_eagerly(False)
+
+
+def test_a_compiled_graph_step_computes_what_the_eager_step_computes() -> None:
+    compiled, traces = _global_steps("compiled", eager=False)
+    eager, _ = _global_steps("eager", eager=True)
+    assert traces == 1  # one function for the whole chain: both forwards, the loss, the update
+    for key, value in compiled.items():
+        np.testing.assert_allclose(value, eager[key], rtol=1e-5, atol=1e-6, err_msg=key)

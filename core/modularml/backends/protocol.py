@@ -176,9 +176,10 @@ class TrainableBackendProtocol(BackendProtocol, Protocol):
     computes, from native tensors only, ``(total_loss, loss_values, outputs)``; the callable returned
     runs it recording gradients, steps ``optimizer`` with the gradients of ``total_loss`` for
     ``parameters`` and returns what ``step`` returned. It is built once per hashable ``key``, which
-    holds every Python-level fact ``step`` depends on. :meth:`~modularml.ModelNode.train_step` uses it
-    for plain batches (no weights, no masks) whose losses read the node's outputs and targets;
-    without it, steps run through :meth:`gradient_scope` and :meth:`apply_gradients`.
+    holds every Python-level fact ``step`` depends on. :meth:`~modularml.ModelNode.train_step` and the
+    graph's global-optimizer step (chains of model nodes of the backend) use it for plain batches (no
+    weights, no masks) whose losses read the nodes' outputs and targets; without it, steps run
+    through :meth:`gradient_scope` and :meth:`apply_gradients`.
     """
 
     # -- models ------------------------------------------------------------------------------
