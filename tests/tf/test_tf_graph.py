@@ -293,3 +293,16 @@ def test_a_compiled_graph_step_computes_what_the_eager_step_computes() -> None:
     assert traces == 1  # one function for the whole chain: both forwards, the loss, the update
     for key, value in compiled.items():
         np.testing.assert_allclose(value, eager[key], rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_a_loss_of_another_backend_on_a_keras_node_is_refused_as_before() -> None:
+    from modularml.errors import InvalidArgumentError
+
+    fs = _regression_fs()
+    node = mml.ModelNode("mlp", SequentialMLP(output_shape=(1,)), fs, _adam())
+    graph = mml.ModelGraph([node])
+    numpy_loss = mml.AppliedLoss(mml.Loss("mse", backend="numpy"), on=node, inputs=["outputs", "targets"])
+    ctx = ExecutionContext("train", inputs={(node.node_id, fs.reference()): BatchView(fs, TRAIN)})
+    with pytest.raises(InvalidArgumentError, match="one-element"):
+        graph.train_step(ctx, [numpy_loss])  # a numpy-backend value is no TensorFlow loss to differentiate
+    assert mml.get_backend("tensorflow").step_trace_count(node.optimizer.instance) == 0

@@ -330,7 +330,7 @@ class GraphTraining:
         nodes = [node for node, _, _ in plan.steps]
         if not nodes or any(not isinstance(n, ModelNode) or n.output_backend != backend for n in nodes):
             return False
-        if any(loss.reads_columns for loss in plan.losses):
+        if any(loss.reads_columns or not loss.computes_in(backend) for loss in plan.losses):
             return False
         sources: list[str | None] = []  # per node: the id of the upstream node in the plan, or None (a FeatureSet)
         ids = {n.node_id for n in nodes}

@@ -383,7 +383,7 @@ class ModelNode(ComputeNode):
         Returns:
             bool: Whether the step ran (outputs and losses are then in ``ctx``).
         """
-        if any(loss.reads_columns for loss in losses):
+        if any(loss.reads_columns or not loss.computes_in(self.output_backend) for loss in losses):
             return False
         batch = self.plain_native_input(ctx, inputs)
         if batch is None:
