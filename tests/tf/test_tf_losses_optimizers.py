@@ -117,6 +117,10 @@ def test_any_keras_loss_class_resolves_by_name_and_by_class() -> None:
 def test_unknown_loss_names_list_the_available_ones() -> None:
     with pytest.raises(NotRegisteredError, match=r"no_such_loss.*Available.*MeanSquaredError.*mse"):
         _loss("no_such_loss")
+    with pytest.raises(NotRegisteredError, match=r"Close matches: \['(?i:huber)'\]"):
+        _loss("hubber")
+    with pytest.raises(NotRegisteredError, match=r"Close matches: \[.*'adamw'"):
+        mml.Optimizer("adamww", backend="tensorflow")
 
 
 def test_fused_mean_is_compiled_and_equals_the_mean_of_the_values(impl) -> None:

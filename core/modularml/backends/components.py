@@ -7,6 +7,7 @@ backend matches names the same way. Names in files resolve through :mod:`modular
 
 from __future__ import annotations
 
+import difflib
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -125,8 +126,11 @@ def find_component(
                 "Use one of these exact names."
             )
     available = sorted({n for source in sources for n in source}, key=str.lower)
+    by_key = {component_key(n, strip_suffix): n for n in available}
+    close = [by_key[k] for k in difflib.get_close_matches(key, list(by_key), n=3, cutoff=0.6)]
+    hint = f" Close matches: {close}." if close else ""
     raise NotRegisteredError(
-        f"No {what} named {name!r} for backend {backend!r}. Available: {available or 'none'}. Names match "
+        f"No {what} named {name!r} for backend {backend!r}.{hint} Available: {available or 'none'}. Names match "
         f"ignoring case and underscores{f' and a trailing {strip_suffix!r}' if strip_suffix else ''}; "
         f"a {what} class or callable can be passed directly instead."
     )
