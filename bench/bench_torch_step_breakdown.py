@@ -46,7 +46,7 @@ RUNS = int(os.environ.get("BENCH_RUNS", "30"))
 def _rows(x: np.ndarray, y: np.ndarray) -> dict[str, Callable[[], None]]:
     fs = FeatureSet.from_dict("breakdown", {"x": x, "y": y}, "x", "y")
     optimizer = mml.Optimizer("adam", opt_kwargs={"lr": LR}, backend="torch")
-    node = mml.ModelNode("mlp", SequentialMLP(output_shape=(1,), n_layers=2, hidden_dim=64), fs, optimizer)
+    node = mml.ModelNode("mlp", SequentialMLP(output_shape=(1,), n_layers=3, hidden_dim=64), fs, optimizer)
     graph = mml.ModelGraph([node], label="breakdown_graph")
     loss = mml.AppliedLoss(mml.Loss("mse", backend="torch"), on=node, inputs=["outputs", "targets"])
     sampler = SimpleSampler(batch_size=BATCH, shuffle=True, seed=0, source=fs, show_progress=False)

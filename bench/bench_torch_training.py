@@ -103,7 +103,7 @@ def _framework_loop(
         else:
             fs = FeatureSet.from_dict(f"bench{tag}", {"x": x, "y": y}, "x", "y")
         optimizer = mml.Optimizer("adam", opt_kwargs={"lr": LR}, backend="torch")
-        model = SequentialMLP(output_shape=(1,), n_layers=2, hidden_dim=64)
+        model = SequentialMLP(output_shape=(1,), n_layers=3, hidden_dim=64)
         if global_optimizer:
             node = mml.ModelNode(f"mlp{tag}", model, fs)
             graph = mml.ModelGraph([node], optimizer=optimizer, label=f"graph{tag}")
@@ -142,7 +142,7 @@ def _train_phase_loop(x: np.ndarray, y: np.ndarray) -> Callable[[], float]:
     with context.activate():
         fs = FeatureSet.from_dict("bench_phase", {"x": x, "y": y}, "x", "y")
         optimizer = mml.Optimizer("adam", opt_kwargs={"lr": LR}, backend="torch")
-        node = mml.ModelNode("mlp_phase", SequentialMLP(output_shape=(1,), n_layers=2, hidden_dim=64), fs, optimizer)
+        node = mml.ModelNode("mlp_phase", SequentialMLP(output_shape=(1,), n_layers=3, hidden_dim=64), fs, optimizer)
         graph = mml.ModelGraph([node], label="graph_phase")
         loss = mml.AppliedLoss(mml.Loss("mse", backend="torch"), on=node, inputs=["outputs", "targets"])
         sampler = SimpleSampler(batch_size=BATCH, shuffle=True, seed=0, show_progress=False)

@@ -13,8 +13,8 @@ backward pass through the head, the ConcatNode and both encoders), through a Tra
 EvalPhase run by an ``mml.Experiment``. The test RMSE of the state of health, in raw units, is
 printed next to that of predicting the training mean.
 
-Needs the torch and scikit-learn backends (``pip install "modularml[torch,sklearn]"``). Run it
-with ``python examples/multi_stage_concat.py``.
+Needs the torch (or TensorFlow) and scikit-learn backends (``pip install "modularml[torch,sklearn]"``).
+Run it with ``python examples/multi_stage_concat.py`` (``--backend tensorflow`` for Keras models).
 """
 
 from __future__ import annotations
@@ -26,6 +26,36 @@ import numpy as np
 import modularml as mml
 from modularml.datasets import make_curves
 from modularml.phases import EvalPhase, TrainPhase
+
+BACKENDS = ("torch", "tensorflow")
+
+
+def backend_models(backend: str) -> Any:
+    """The distribution whose built-in models the example uses: ``modularml_torch`` or ``modularml_tf``.
+
+    Both offer ``SequentialMLP``, ``SequentialCNN`` and ``SequentialRNN`` with the same arguments.
+
+    Raises:
+        ValueError: For a backend other than ``"torch"`` and ``"tensorflow"``.
+    """
+    if backend == "torch":
+        import modularml_torch
+
+        return modularml_torch
+    if backend == "tensorflow":
+        import modularml_tf
+
+        return modularml_tf
+    raise ValueError(f"backend is one of {BACKENDS}; got {backend!r}.")
+
+
+def parse_backend() -> str:
+    """The ``--backend`` of the command line (``torch`` unless given)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=BACKENDS, default="torch", help="the framework of the models")
+    return parser.parse_args().backend
 
 
 def build_featureset(*, n_samples: int, n_cells: int, seed: int) -> mml.FeatureSet:
@@ -64,6 +94,7 @@ def main(
     lr: float = 3e-3,
     seed: int = 0,
     verbose: bool = True,
+    backend: str = "torch",
 ) -> dict[str, Any]:
     """Build, train and evaluate the two-branch graph in a fresh ExperimentContext.
 
@@ -73,8 +104,10 @@ def main(
         epochs (int): Training epochs. Defaults to 60.
         batch_size (int): Samples per training batch. Defaults to 32.
         lr (float): Learning rate of the global Adam optimizer. Defaults to 3e-3.
-        seed (int): Seed of the data, the split, the sampler and the torch weights. Defaults to 0.
+        seed (int): Seed of the data, the split, the sampler and the model weights. Defaults to 0.
         verbose (bool): Print a short summary. Defaults to True.
+        backend (str): The framework of the models and the optimizer, ``"torch"`` or
+            ``"tensorflow"`` (the command line's ``--backend``). Defaults to ``"torch"``.
 
     Returns:
         dict[str, Any]: ``test_rmse`` and ``baseline_rmse`` (predicting the training mean), both
@@ -82,11 +115,13 @@ def main(
         first and last epoch, scaled units); ``concat_shape`` (per-sample shape out of the
         ConcatNode); ``n_train`` and ``n_test``.
     """
-    from modularml_torch import SequentialCNN, SequentialMLP
+    models = backend_models(backend)
+    SequentialCNN = models.SequentialCNN
+    SequentialMLP = models.SequentialMLP
 
     with mml.ExperimentContext(registration_policy="error").activate() as ctx:
         experiment = mml.Experiment("multi_stage_concat", ctx=ctx)
-        mml.get_backend("torch").seed(seed)
+        mml.get_backend(backend).seed(seed)
         fs = build_featureset(n_samples=n_samples, n_cells=n_cells, seed=seed)
 
         curve_encoder = mml.ModelNode(
@@ -96,7 +131,7 @@ def main(
         )
         scalar_encoder = mml.ModelNode(
             "scalar_encoder",
-            SequentialMLP(output_shape=(4,), n_layers=1, hidden_dim=16),
+            SequentialMLP(output_shape=(4,), n_layers=2, hidden_dim=16),
             fs.reference(features=["temperature", "mean_current"], rep="transformed"),
         )
         # Both branches carry the same soh target: keep one copy instead of concatenating them.
@@ -107,12 +142,12 @@ def main(
             concat_axis_targets="first",
             concat_axis_tags="first",
         )
-        head = mml.ModelNode("soh_head", SequentialMLP(output_shape=(1,), n_layers=1, hidden_dim=32), joined)
+        head = mml.ModelNode("soh_head", SequentialMLP(output_shape=(1,), n_layers=2, hidden_dim=32), joined)
         graph = mml.ModelGraph(
             [curve_encoder, scalar_encoder, joined, head],
-            optimizer=mml.Optimizer("adam", opt_kwargs={"lr": lr}, backend="torch"),
+            optimizer=mml.Optimizer("adam", opt_kwargs={"lr": lr}, backend=backend),
         )
-        loss = mml.AppliedLoss(mml.Loss("mse", backend="torch"), on=head, inputs=["outputs", "targets"])
+        loss = mml.AppliedLoss(mml.Loss("mse", backend=backend), on=head, inputs=["outputs", "targets"])
 
         sampler = mml.SimpleSampler(batch_size=batch_size, shuffle=True, seed=seed, show_progress=False)
         train = TrainPhase.from_split("train", split="train", sampler=sampler, losses=[loss], n_epochs=epochs)
@@ -145,4 +180,4 @@ def main(
 
 
 if __name__ == "__main__":
-    main()
+    main(backend=parse_backend())

@@ -103,7 +103,7 @@ def train_torch_model(fs: mml.FeatureSet, sampler: mml.SimpleSampler, epochs: in
 
     mml.get_backend("torch").seed(0)
     experiment = mml.Experiment.from_active_context("quickstart")
-    node = mml.ModelNode("soh_mlp", SequentialMLP(output_shape=(1,), hidden_dim=64), fs)
+    node = mml.ModelNode("soh_mlp", SequentialMLP(output_shape=(1,), n_layers=3, hidden_dim=64), fs)
     mml.ModelGraph([node], optimizer=mml.Optimizer("adam", opt_kwargs={"lr": 3e-3}, backend="torch"))
     loss = mml.AppliedLoss(mml.Loss("mse", backend="torch"), on=node, inputs=["outputs", "targets"])
     validation = Evaluation.from_split("val", split="val", losses=[loss], every_n_epochs=10)

@@ -72,7 +72,7 @@ def main(
         )
         mlp = mml.ModelNode(
             "soh_mlp",
-            SequentialMLP(output_shape=(1,), hidden_dim=32, n_layers=2),
+            SequentialMLP(output_shape=(1,), hidden_dim=32, n_layers=3),
             pca,
             mml.Optimizer("adam", opt_kwargs={"lr": 3e-3}, backend="torch"),
         )

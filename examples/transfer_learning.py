@@ -16,7 +16,8 @@ adds ``target_head`` (a linear layer on the encoder's output) to the graph and t
 and compares on ``target_test`` (RMSE of soh in raw units): the new head, the pretrained model
 applied as is, and predicting the mean of ``target_train``.
 
-Needs the torch and scikit-learn backends. Run it with ``python examples/transfer_learning.py``.
+Needs the torch (or TensorFlow) and scikit-learn backends. Run it with ``python examples/transfer_learning.py``
+(``--backend tensorflow`` for Keras models).
 """
 
 from __future__ import annotations
@@ -29,6 +30,36 @@ import modularml as mml
 from modularml.datasets import make_featureset
 from modularml.errors import InvalidArgumentError
 from modularml.phases import EvalPhase, TrainPhase
+
+BACKENDS = ("torch", "tensorflow")
+
+
+def backend_models(backend: str) -> Any:
+    """The distribution whose built-in models the example uses: ``modularml_torch`` or ``modularml_tf``.
+
+    Both offer ``SequentialMLP``, ``SequentialCNN`` and ``SequentialRNN`` with the same arguments.
+
+    Raises:
+        ValueError: For a backend other than ``"torch"`` and ``"tensorflow"``.
+    """
+    if backend == "torch":
+        import modularml_torch
+
+        return modularml_torch
+    if backend == "tensorflow":
+        import modularml_tf
+
+        return modularml_tf
+    raise ValueError(f"backend is one of {BACKENDS}; got {backend!r}.")
+
+
+def parse_backend() -> str:
+    """The ``--backend`` of the command line (``torch`` unless given)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=BACKENDS, default="torch", help="the framework of the models")
+    return parser.parse_args().backend
 
 
 def split_cells(fs: mml.FeatureSet, *, seed: int) -> dict[str, list[str]]:
@@ -78,6 +109,7 @@ def main(
     lr: float = 3e-3,
     seed: int = 0,
     verbose: bool = True,
+    backend: str = "torch",
 ) -> dict[str, Any]:
     """Pretrain, freeze the encoder, fit a new head, in a fresh ExperimentContext.
 
@@ -89,8 +121,10 @@ def main(
         batch_size (int): Samples per pretraining batch. Defaults to 32.
         finetune_batch_size (int): Samples per fine-tuning batch (there are few). Defaults to 8.
         lr (float): Learning rate of the global Adam optimizer. Defaults to 3e-3.
-        seed (int): Seed of the data, the cell groups, the samplers and the torch weights. Defaults to 0.
+        seed (int): Seed of the data, the cell groups, the samplers and the model weights. Defaults to 0.
         verbose (bool): Print a short summary. Defaults to True.
+        backend (str): The framework of the models and the optimizer, ``"torch"`` or
+            ``"tensorflow"`` (the command line's ``--backend``). Defaults to ``"torch"``.
 
     Returns:
         dict[str, Any]: RMSEs of soh on ``target_test`` in raw units: ``target_head_rmse`` (new
@@ -100,11 +134,12 @@ def main(
         stage 2; 0 when frozen), ``target_head_max_change`` (same for the new head);
         ``encoder_frozen``; ``split_sizes``.
     """
-    from modularml_torch import SequentialMLP
+    models = backend_models(backend)
+    SequentialMLP = models.SequentialMLP
 
     with mml.ExperimentContext(registration_policy="error").activate() as ctx:
         experiment = mml.Experiment("transfer_learning", ctx=ctx)
-        mml.get_backend("torch").seed(seed)
+        mml.get_backend(backend).seed(seed)
         fs = make_featureset("cells", n_samples=n_samples, n_groups=n_cells, protocols=("A", "C", "D"), seed=seed)
         cells = split_cells(fs, seed=seed)
         fs.split_by_condition(
@@ -116,12 +151,12 @@ def main(
         fs.fit_transform("StandardScaler", domain="targets", fit_to_split="source")
         source_input = fs.reference(features="voltage", rep="transformed")
 
-        encoder = mml.ModelNode("encoder", SequentialMLP(output_shape=(16,), n_layers=2, hidden_dim=32), source_input)
-        source_head = mml.ModelNode("source_head", SequentialMLP(output_shape=(1,), n_layers=0), encoder)
+        encoder = mml.ModelNode("encoder", SequentialMLP(output_shape=(16,), n_layers=3, hidden_dim=32), source_input)
+        source_head = mml.ModelNode("source_head", SequentialMLP(output_shape=(1,), n_layers=1), encoder)
         graph = mml.ModelGraph(
-            [encoder, source_head], optimizer=mml.Optimizer("adam", opt_kwargs={"lr": lr}, backend="torch")
+            [encoder, source_head], optimizer=mml.Optimizer("adam", opt_kwargs={"lr": lr}, backend=backend)
         )
-        mse = mml.Loss("mse", backend="torch")
+        mse = mml.Loss("mse", backend=backend)
         source_loss = mml.AppliedLoss(mse, on=source_head, inputs=["outputs", "targets"])
 
         # Stage 1: encoder and source head, end to end, on the source cells.
@@ -134,7 +169,7 @@ def main(
 
         # Stage 2: freeze the encoder; a new head on its output learns the target cells.
         graph.freeze([encoder])
-        target_head = mml.ModelNode("target_head", SequentialMLP(output_shape=(1,), n_layers=0), encoder)
+        target_head = mml.ModelNode("target_head", SequentialMLP(output_shape=(1,), n_layers=1), encoder)
         graph.add_node(target_head)
         graph.build()
         encoder_before, head_before = weights_of(encoder), weights_of(target_head)
@@ -184,4 +219,4 @@ def main(
 
 
 if __name__ == "__main__":
-    main()
+    main(backend=parse_backend())

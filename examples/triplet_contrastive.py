@@ -14,7 +14,8 @@ example evaluates the encoder on cells it never saw, before and after training, 
 * the accuracy of a nearest-centroid classifier of the protocol (centroids from the training
   embeddings), next to that of always predicting the most frequent protocol.
 
-Needs the torch and scikit-learn backends. Run it with ``python examples/triplet_contrastive.py``.
+Needs the torch (or TensorFlow) and scikit-learn backends. Run it with ``python examples/triplet_contrastive.py``
+(``--backend tensorflow`` for Keras models).
 """
 
 from __future__ import annotations
@@ -28,6 +29,36 @@ from modularml.datasets import make_featureset
 from modularml.errors import InvalidArgumentError
 from modularml.phases import EvalPhase, TrainPhase
 from modularml.samplers import TripletSampler
+
+BACKENDS = ("torch", "tensorflow")
+
+
+def backend_models(backend: str) -> Any:
+    """The distribution whose built-in models the example uses: ``modularml_torch`` or ``modularml_tf``.
+
+    Both offer ``SequentialMLP``, ``SequentialCNN`` and ``SequentialRNN`` with the same arguments.
+
+    Raises:
+        ValueError: For a backend other than ``"torch"`` and ``"tensorflow"``.
+    """
+    if backend == "torch":
+        import modularml_torch
+
+        return modularml_torch
+    if backend == "tensorflow":
+        import modularml_tf
+
+        return modularml_tf
+    raise ValueError(f"backend is one of {BACKENDS}; got {backend!r}.")
+
+
+def parse_backend() -> str:
+    """The ``--backend`` of the command line (``torch`` unless given)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=BACKENDS, default="torch", help="the framework of the models")
+    return parser.parse_args().backend
 
 
 def group_distances(embeddings: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
@@ -67,6 +98,7 @@ def main(
     group_tag: str = "protocol",
     seed: int = 0,
     verbose: bool = True,
+    backend: str = "torch",
 ) -> dict[str, Any]:
     """Train the encoder on triplets in a fresh ExperimentContext; measure its embeddings before and after.
 
@@ -79,8 +111,10 @@ def main(
         lr (float): Learning rate of the Adam optimizer. Defaults to 3e-3.
         group_tag (str): Tag defining positives (same value) and negatives (another value).
             Defaults to ``"protocol"``.
-        seed (int): Seed of the data, the split, the sampler and the torch weights. Defaults to 0.
+        seed (int): Seed of the data, the split, the sampler and the model weights. Defaults to 0.
         verbose (bool): Print a short summary. Defaults to True.
+        backend (str): The framework of the models and the optimizer, ``"torch"`` or
+            ``"tensorflow"`` (the command line's ``--backend``). Defaults to ``"torch"``.
 
     Returns:
         dict[str, Any]: On the test cells, before and after training: ``same_before``,
@@ -89,23 +123,24 @@ def main(
         ``majority_accuracy`` (always predicting the most frequent training group);
         ``first_epoch_loss``, ``last_epoch_loss``; ``n_triplets`` (per epoch) and ``n_test``.
     """
-    from modularml_torch import SequentialMLP
+    models = backend_models(backend)
+    SequentialMLP = models.SequentialMLP
 
     with mml.ExperimentContext(registration_policy="error").activate() as ctx:
         experiment = mml.Experiment("triplet_contrastive", ctx=ctx)
-        mml.get_backend("torch").seed(seed)
+        mml.get_backend(backend).seed(seed)
         fs = make_featureset("cells", n_samples=n_samples, n_groups=n_cells, seed=seed)
         fs.split_random({"train": 0.7, "test": 0.3}, group_by="cell_id", seed=seed)
         fs.fit_transform("StandardScaler", domain="features", keys="voltage", fit_to_split="train")
 
         encoder = mml.ModelNode(
             "encoder",
-            SequentialMLP(output_shape=(8,), n_layers=2, hidden_dim=32),
+            SequentialMLP(output_shape=(8,), n_layers=3, hidden_dim=32),
             fs.reference(features="voltage", rep="transformed"),
         )
-        mml.ModelGraph([encoder], optimizer=mml.Optimizer("adam", opt_kwargs={"lr": lr}, backend="torch"))
+        mml.ModelGraph([encoder], optimizer=mml.Optimizer("adam", opt_kwargs={"lr": lr}, backend=backend))
         loss = mml.AppliedLoss(
-            mml.Loss("triplet_margin", loss_kwargs={"margin": margin}, backend="torch"),
+            mml.Loss("triplet_margin", loss_kwargs={"margin": margin}, backend=backend),
             on=encoder,
             inputs=["outputs.anchor", "outputs.positive", "outputs.negative"],
         )
@@ -172,4 +207,4 @@ def main(
 
 
 if __name__ == "__main__":
-    main()
+    main(backend=parse_backend())

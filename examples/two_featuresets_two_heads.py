@@ -20,7 +20,8 @@ their UUIDs.
 Evaluation: one EvalPhase reads the test rows of both FeatureSets (allowed because they hold the
 same samples in the same order) and unscales both heads' predictions through their FeatureSets.
 
-Needs the torch and scikit-learn backends. Run it with ``python examples/two_featuresets_two_heads.py``.
+Needs the torch (or TensorFlow) and scikit-learn backends. Run it with ``python examples/two_featuresets_two_heads.py``
+(``--backend tensorflow`` for Keras models).
 """
 
 from __future__ import annotations
@@ -35,6 +36,37 @@ from modularml.errors import InvalidArgumentError
 from modularml.phases import EvalPhase, TrainPhase
 
 SPLITS = {"train": 0.6, "val": 0.2, "test": 0.2}
+
+
+BACKENDS = ("torch", "tensorflow")
+
+
+def backend_models(backend: str) -> Any:
+    """The distribution whose built-in models the example uses: ``modularml_torch`` or ``modularml_tf``.
+
+    Both offer ``SequentialMLP``, ``SequentialCNN`` and ``SequentialRNN`` with the same arguments.
+
+    Raises:
+        ValueError: For a backend other than ``"torch"`` and ``"tensorflow"``.
+    """
+    if backend == "torch":
+        import modularml_torch
+
+        return modularml_torch
+    if backend == "tensorflow":
+        import modularml_tf
+
+        return modularml_tf
+    raise ValueError(f"backend is one of {BACKENDS}; got {backend!r}.")
+
+
+def parse_backend() -> str:
+    """The ``--backend`` of the command line (``torch`` unless given)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=BACKENDS, default="torch", help="the framework of the models")
+    return parser.parse_args().backend
 
 
 def cell_splits(cell_ids: np.ndarray, *, seed: int) -> dict[str, list[str]]:
@@ -85,6 +117,7 @@ def main(
     rate_loss_weight: float = 0.5,
     seed: int = 0,
     verbose: bool = True,
+    backend: str = "torch",
 ) -> dict[str, Any]:
     """Build both FeatureSets and the merged model in a fresh ExperimentContext; train and evaluate it.
 
@@ -95,8 +128,10 @@ def main(
         batch_size (int): Samples per training batch. Defaults to 32.
         lr (float): Learning rate of the global Adam optimizer. Defaults to 3e-3.
         rate_loss_weight (float): Weight of the auxiliary loss on ``rate_head``. Defaults to 0.5.
-        seed (int): Seed of the data, the splits, the samplers and the torch weights. Defaults to 0.
+        seed (int): Seed of the data, the splits, the samplers and the model weights. Defaults to 0.
         verbose (bool): Print a short summary. Defaults to True.
+        backend (str): The framework of the models and the optimizer, ``"torch"`` or
+            ``"tensorflow"`` (the command line's ``--backend``). Defaults to ``"torch"``.
 
     Returns:
         dict[str, Any]: On the test cells, in raw units: ``soh_rmse`` and ``soh_baseline_rmse``
@@ -105,27 +140,28 @@ def main(
         label -> value, scaled units); ``same_samples`` (the two FeatureSets' test rows hold the
         same sample UUIDs); ``n_train`` and ``n_test``.
     """
-    from modularml_torch import SequentialMLP
+    models = backend_models(backend)
+    SequentialMLP = models.SequentialMLP
 
     with mml.ExperimentContext(registration_policy="error").activate() as ctx:
         experiment = mml.Experiment("two_featuresets_two_heads", ctx=ctx)
-        mml.get_backend("torch").seed(seed)
+        mml.get_backend(backend).seed(seed)
         voltage_fs, current_fs = build_featuresets(n_samples=n_samples, n_cells=n_cells, seed=seed)
 
         voltage_encoder = mml.ModelNode(
-            "voltage_encoder", SequentialMLP(output_shape=(8,), n_layers=1, hidden_dim=32), voltage_fs
+            "voltage_encoder", SequentialMLP(output_shape=(8,), n_layers=2, hidden_dim=32), voltage_fs
         )
-        rate_head = mml.ModelNode("rate_head", SequentialMLP(output_shape=(1,), n_layers=1, hidden_dim=16), current_fs)
+        rate_head = mml.ModelNode("rate_head", SequentialMLP(output_shape=(1,), n_layers=2, hidden_dim=16), current_fs)
         # soh is the target of the merged branch: take the targets of the voltage side.
         fused = mml.ConcatNode(
             "fused", [voltage_encoder, rate_head], concat_axis_targets=voltage_encoder, concat_axis_tags="first"
         )
-        soh_head = mml.ModelNode("soh_head", SequentialMLP(output_shape=(1,), n_layers=1, hidden_dim=32), fused)
+        soh_head = mml.ModelNode("soh_head", SequentialMLP(output_shape=(1,), n_layers=2, hidden_dim=32), fused)
         mml.ModelGraph(  # registered in the context; the phases find it there
             [voltage_encoder, rate_head, fused, soh_head],
-            optimizer=mml.Optimizer("adam", opt_kwargs={"lr": lr}, backend="torch"),
+            optimizer=mml.Optimizer("adam", opt_kwargs={"lr": lr}, backend=backend),
         )
-        mse = mml.Loss("mse", backend="torch")
+        mse = mml.Loss("mse", backend=backend)
         soh_loss = mml.AppliedLoss(mse, on=soh_head, inputs=["outputs", "targets"], label="soh_mse")
         rate_loss = mml.AppliedLoss(
             mse, on=rate_head, inputs=["outputs", "targets"], weight=rate_loss_weight, label="rate_mse"
@@ -179,4 +215,4 @@ def main(
 
 
 if __name__ == "__main__":
-    main()
+    main(backend=parse_backend())

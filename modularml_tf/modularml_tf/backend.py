@@ -21,6 +21,7 @@ from numpy.typing import DTypeLike
 from modularml.backends.common import require_device
 from modularml.backends.padding import PadWidth, check_pad_mode, normalize_pad_width, pad_index_map
 from modularml.errors import DeviceError
+from modularml_tf.training import TensorflowTraining
 
 # TensorFlow reads this when its C++ runtime loads: hide its INFO and WARNING lines unless the
 # user asked for them. (The oneDNN notice printed before absl logging starts ignores it.)
@@ -54,19 +55,20 @@ def _tf_dtype(dtype: DTypeLike) -> tf.DType:
         return tf.as_dtype(dtype)
 
 
-class TensorflowBackend:
-    """Backend for TensorFlow tensors (Keras 3 models to follow).
+class TensorflowBackend(TensorflowTraining):
+    """Backend for TensorFlow tensors and Keras 3 models.
 
-    Native values are ``tf.Tensor`` and ``tf.Variable``. It implements the tensor ops of
-    :class:`~modularml.backends.BackendProtocol` only: none of the
-    :class:`~modularml.backends.TrainableBackendProtocol` (models, losses, optimizers, gradient
-    steps) yet, so it is not ``trainable`` (a backend claims that only when it passes
-    :class:`~modularml.testing.TrainableBackendConformance`) and not fitted incrementally.
+    Native values are ``tf.Tensor`` and ``tf.Variable``. Models learn by gradient steps
+    (``trainable``; it passes :class:`~modularml.testing.TrainableBackendConformance`), not by
+    ``partial_fit``. The whole :class:`~modularml.backends.TrainableBackendProtocol` is implemented
+    (:class:`~modularml_tf.training.TensorflowTraining`): Keras models are wrapped in
+    :class:`~modularml_tf.models.TensorflowModelWrapper`, losses and optimizers are found among the
+    registered short names and then ``keras.losses``/``keras.optimizers``.
     :meth:`from_numpy` always copies: ``tf.convert_to_tensor`` never shares a numpy array's memory.
     """
 
     name = "tensorflow"
-    trainable = False
+    trainable = True
     supports_partial_fit = False
     zero_copy_from_numpy = False
     framework_version = tf.__version__
@@ -82,14 +84,22 @@ class TensorflowBackend:
             self._devices = ["cpu", *(f"cuda:{i}" for i in range(len(gpus)))]
         return list(self._devices)
 
-    def _tf_device(self, device: str | None) -> str:
-        """TensorFlow's name (``"/GPU:0"``) of an available device.
+    def canonical_device(self, device: str | None) -> str:
+        """The canonical ModularML name of an available device (``None`` is the CPU).
+
+        Raises:
+            DeviceError: If the device is unknown or not available here.
+        """
+        return require_device(device, self.available_devices, backend=self.name)
+
+    def tf_device(self, device: str | None) -> str:
+        """TensorFlow's name (``"/GPU:0"``) of an available device (``"cuda:0"``); ``None`` is the CPU.
 
         Raises:
             DeviceError: If the device is unknown or not available here (TensorFlow would
                 silently place the value on the CPU instead).
         """
-        canonical = require_device(device, self.available_devices, backend=self.name)
+        canonical = self.canonical_device(device)
         if canonical == "cpu":
             return "/CPU:0"
         return f"/GPU:{canonical.split(':')[1]}"
@@ -98,7 +108,7 @@ class TensorflowBackend:
         """A ``tf.device`` scope for ``device``; ``None`` leaves placement to TensorFlow."""
         if device is None:
             return contextlib.nullcontext()
-        return tf.device(self._tf_device(device))
+        return tf.device(self.tf_device(device))
 
     def device_of(self, value: Any) -> str:
         """Canonical device of a tensor or variable (``"/.../device:GPU:1"`` gives ``"cuda:1"``).

@@ -117,7 +117,7 @@ def test_a_torch_node_after_an_unfitted_regressor_waits_for_the_fit_then_trains(
         fs.split_random({"train": 0.75, "val": 0.25}, seed=0)
         ridge = mml.ModelNode("ridge", Ridge(alpha=0.1), fs)
         opt = mml.Optimizer("adam", opt_kwargs={"lr": 1e-2}, backend="torch")
-        mlp = mml.ModelNode("mlp", SequentialMLP(output_shape=(1,), n_layers=1, hidden_dim=8), ridge, opt)
+        mlp = mml.ModelNode("mlp", SequentialMLP(output_shape=(1,), n_layers=2, hidden_dim=8), ridge, opt)
         graph = mml.ModelGraph([ridge, mlp])
         graph.build()  # Ridge's output width is unknown before its fit: the MLP waits
         assert not mlp.is_built

@@ -58,12 +58,23 @@ def load_example(name: str) -> ModuleType:
     return module
 
 
+@pytest.fixture(params=["torch", "tensorflow"])
+def backend(request) -> str:
+    """The framework of an example's models: each example with a ``--backend`` runs with both."""
+    if request.param == "tensorflow":
+        pytest.importorskip("modularml_tf")
+        pytest.importorskip("tensorflow")
+    return request.param
+
+
 def finite(*values: float) -> bool:
     return all(math.isfinite(v) for v in values)
 
 
-def test_multi_stage_concat_trains_end_to_end_and_beats_the_mean() -> None:
-    result = load_example("multi_stage_concat").main(n_samples=160, n_cells=8, epochs=12, verbose=False)
+def test_multi_stage_concat_trains_end_to_end_and_beats_the_mean(backend: str) -> None:
+    result = load_example("multi_stage_concat").main(
+        n_samples=160, n_cells=8, epochs=12, verbose=False, backend=backend
+    )
     assert finite(result["test_rmse"], result["baseline_rmse"], result["first_epoch_loss"], result["last_epoch_loss"])
     assert result["concat_shape"] == (12,)  # 8 from the CNN encoder + 4 from the scalar MLP
     assert result["n_train"] > 0
@@ -79,8 +90,10 @@ def test_multi_stage_concat_is_reproducible_from_its_seed() -> None:
     assert first == second
 
 
-def test_two_featuresets_two_heads_trains_both_heads() -> None:
-    result = load_example("two_featuresets_two_heads").main(n_samples=120, n_cells=6, epochs=12, verbose=False)
+def test_two_featuresets_two_heads_trains_both_heads(backend: str) -> None:
+    result = load_example("two_featuresets_two_heads").main(
+        n_samples=120, n_cells=6, epochs=12, verbose=False, backend=backend
+    )
     assert result["same_samples"]
     assert finite(result["soh_rmse"], result["soh_baseline_rmse"], result["rate_rmse"], result["rate_baseline_rmse"])
     assert set(result["first_epoch_losses"]) == set(result["last_epoch_losses"]) == {"soh_mse", "rate_mse"}
@@ -96,8 +109,10 @@ def test_two_featuresets_need_at_least_one_cell_per_split() -> None:
         module.cell_splits(np.array(["cell_00", "cell_01", "cell_00"]), seed=0)
 
 
-def test_triplet_training_pulls_same_protocol_embeddings_together() -> None:
-    result = load_example("triplet_contrastive").main(n_samples=120, n_cells=8, epochs=6, verbose=False)
+def test_triplet_training_pulls_same_protocol_embeddings_together(backend: str) -> None:
+    result = load_example("triplet_contrastive").main(
+        n_samples=120, n_cells=8, epochs=6, verbose=False, backend=backend
+    )
     keys = ("same_before", "different_before", "same_after", "different_after")
     assert finite(*(result[k] for k in keys))
     assert result["n_triplets"] > 0
@@ -122,9 +137,9 @@ def test_group_distances_are_means_over_same_and_different_pairs() -> None:
         module.group_distances(embeddings[:2], np.array(["a", "b"]))
 
 
-def test_transfer_learning_keeps_the_frozen_encoder_and_the_new_head_learns() -> None:
+def test_transfer_learning_keeps_the_frozen_encoder_and_the_new_head_learns(backend: str) -> None:
     result = load_example("transfer_learning").main(
-        n_samples=300, n_cells=8, pretrain_epochs=15, finetune_epochs=15, verbose=False
+        n_samples=300, n_cells=8, pretrain_epochs=15, finetune_epochs=15, verbose=False, backend=backend
     )
     assert result["encoder_frozen"]
     assert result["encoder_max_change"] == 0.0
@@ -185,3 +200,20 @@ def test_the_cross_validation_example_beats_its_baseline_in_every_fold() -> None
     assert all(row["rmse"] < row["baseline_rmse"] for row in table)
     assert sum(row["val_samples"] for row in table) > 0
     assert result["mean_rmse"] == pytest.approx(np.mean([row["rmse"] for row in table]))
+
+
+def test_torch_encoder_and_keras_head_train_in_one_phase() -> None:
+    pytest.importorskip("modularml_tf")
+    result = load_example("torch_encoder_keras_head").main(n_samples=200, n_cells=8, epochs=10, verbose=False)
+    assert result["head_input_shape"] == (3,)  # the encoder's estimate and the two scalar features
+    assert finite(result["head_rmse"], result["encoder_rmse"], result["baseline_rmse"])
+    assert set(result["first_epoch_losses"]) == {"curve_encoder_mse", "soh_head_mse"}
+    for label, first in result["first_epoch_losses"].items():
+        assert result["last_epoch_losses"][label] < 0.2 * first, label
+    assert result["head_rmse"] < 0.5 * result["baseline_rmse"]
+    assert result["encoder_rmse"] < 0.5 * result["baseline_rmse"]
+
+
+def test_examples_refuse_an_unknown_backend() -> None:
+    with pytest.raises(ValueError, match="backend is one of"):
+        load_example("multi_stage_concat").main(n_samples=40, n_cells=4, epochs=1, verbose=False, backend="jax")

@@ -73,8 +73,8 @@ def test_torch_node_after_a_numpy_node_trains() -> None:
 
 def test_global_torch_optimizer_trains_end_to_end_and_skips_frozen_nodes() -> None:
     fs = _regression_fs()
-    encoder = mml.ModelNode("enc", SequentialMLP(output_shape=(8,), n_layers=1), fs)
-    head = mml.ModelNode("head", SequentialMLP(output_shape=(1,), n_layers=1), encoder)
+    encoder = mml.ModelNode("enc", SequentialMLP(output_shape=(8,), n_layers=2), fs)
+    head = mml.ModelNode("head", SequentialMLP(output_shape=(1,), n_layers=2), encoder)
     graph = mml.ModelGraph([encoder, head], optimizer=mml.Optimizer("adam", opt_kwargs={"lr": 1e-2}, backend="torch"))
     loss = mml.AppliedLoss(mml.Loss("mse", backend="torch"), on=head, inputs=["outputs", "targets"])
     graph.build()

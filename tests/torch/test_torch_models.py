@@ -55,7 +55,7 @@ def test_sequential_mlp_learns_a_nonlinear_regression(impl) -> None:
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, size=(256, 4)).astype("float32")
     y = (np.sin(2 * x[:, :1]) + x[:, 1:2] * x[:, 2:3] - 0.5 * x[:, 3:4]).astype("float32")
-    model = SequentialMLP(output_shape=(1,), n_layers=2, hidden_dim=32)
+    model = SequentialMLP(output_shape=(1,), n_layers=3, hidden_dim=32)
     initial = float(((y - y.mean()) ** 2).mean())
     final = _train(impl, model, x, y, steps=300)
     assert final < 0.01 < initial
@@ -96,6 +96,18 @@ def test_sequential_rnn_learns_a_sequence_mean(impl, cell: str) -> None:
     assert _train(impl, model, x, y, steps=200) < 0.005
 
 
+def test_mlp_n_layers_counts_the_linear_layers() -> None:
+    # The older ModularML's meaning, which users' configs carry: n_layers=3 on 32 inputs is 32 -> 64 -> 64 -> 1.
+    model = SequentialMLP(output_shape=(1,), n_layers=3, hidden_dim=64)
+    model.build(input_shape=(32,))
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(32, 64), (64, 64), (64, 1)]
+    assert sum(p.numel() for p in model.parameters()) == 6_337
+    linear = SequentialMLP(input_shape=5, output_shape=2, n_layers=1)
+    linear.build()
+    assert [type(m) for m in linear.layers] == [nn.Linear]
+
+
 # -- shapes --------------------------------------------------------------------------------------------
 def test_mlp_flattens_and_reshapes_to_the_output_shape() -> None:
     model = SequentialMLP(output_shape=(2, 3))
@@ -122,7 +134,7 @@ def test_build_needs_an_output_shape_and_refuses_conflicts() -> None:
 
 def test_bad_arguments_are_refused() -> None:
     with pytest.raises(InvalidArgumentError):
-        SequentialMLP(n_layers=-1)
+        SequentialMLP(n_layers=0)
     with pytest.raises(mml.errors.NotRegisteredError, match="no_such_activation"):
         SequentialMLP(activation="no_such_activation")
     with pytest.raises(InvalidArgumentError, match="odd"):
@@ -476,7 +488,7 @@ def test_set_training_restores_a_submodule_switched_by_hand() -> None:
 
 
 def test_inputs_follow_the_model_dtype_after_a_conversion_and_a_rebuild() -> None:
-    model = SequentialMLP(output_shape=(2,), n_layers=1, hidden_dim=4)
+    model = SequentialMLP(output_shape=(2,), n_layers=2, hidden_dim=4)
     model.build(input_shape=(3,))
     x = np.ones((5, 3), dtype=np.float32)
     assert model(x).dtype == torch.float32

@@ -7,6 +7,7 @@ backend matches names the same way. Names in files resolve through :mod:`modular
 
 from __future__ import annotations
 
+import difflib
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -125,8 +126,11 @@ def find_component(
                 "Use one of these exact names."
             )
     available = sorted({n for source in sources for n in source}, key=str.lower)
+    by_key = {component_key(n, strip_suffix): n for n in available}
+    close = [by_key[k] for k in difflib.get_close_matches(key, list(by_key), n=3, cutoff=0.6)]
+    hint = f" Close matches: {close}." if close else ""
     raise NotRegisteredError(
-        f"No {what} named {name!r} for backend {backend!r}. Available: {available or 'none'}. Names match "
+        f"No {what} named {name!r} for backend {backend!r}.{hint} Available: {available or 'none'}. Names match "
         f"ignoring case and underscores{f' and a trailing {strip_suffix!r}' if strip_suffix else ''}; "
         f"a {what} class or callable can be passed directly instead."
     )
@@ -144,8 +148,9 @@ def infer_backend(obj: Any, kind: str) -> str | None:
     """The canonical name of the installed backend that ``obj`` (a class or callable) belongs to.
 
     Asks, in order: which backend registered ``obj`` in registry ``kind``; whose framework module
-    (``"torch"``) ``obj`` comes from; whose plugin package (``"modularml_numpy"``) defines it.
-    Nothing is imported.
+    (``"torch"``) ``obj`` comes from; whose plugin package (``"modularml_numpy"``) defines it; which
+    one backend registered components of ``kind`` from ``obj``'s top-level package (``"keras"``,
+    whose losses the tensorflow backend registers). Nothing is imported.
 
     Returns:
         The backend name, or ``None`` when no installed backend claims ``obj``.
@@ -169,7 +174,21 @@ def infer_backend(obj: Any, kind: str) -> str | None:
     for name, info in backends.items():
         if plugin_packages.get(info.plugin) == top and top != "modularml":
             return name
+    # The package one backend alone registered components of this kind from ("keras" for tensorflow).
+    owners = {
+        entry.backend
+        for entry in manager.registry(kind).entries()
+        if entry.backend is not None and _top_package(entry.obj) == top
+    }
+    if len(owners) == 1 and top != "modularml":
+        return owners.pop()
     return None
+
+
+def _top_package(obj: Any) -> str:
+    """The top-level package of a registered object or ``"module:attribute"`` path."""
+    module = obj.partition(":")[0] if isinstance(obj, str) else getattr(obj, "__module__", None) or ""
+    return module.split(".")[0]
 
 
 def import_path(obj: Any) -> str | None:

@@ -188,6 +188,16 @@ class TrainableBackendProtocol(BackendProtocol, Protocol):
     returns (``torch.nn.MSELoss(reduction="mean")`` for ``MSELoss``), or None for a loss where the
     backend knows no such form. :class:`~modularml.AppliedLoss` uses it for batches whose weights
     are all 1; without it, it takes the mean of the unreduced values.
+
+    Optional: ``compile_train_step(key, step, optimizer, parameters) -> Callable``, for backends
+    whose steps run faster as one compiled function (TensorFlow's ``tf.function``). ``step(*tensors)``
+    computes, from native tensors only, ``(total_loss, loss_values, outputs)``; the callable returned
+    runs it recording gradients, steps ``optimizer`` with the gradients of ``total_loss`` for
+    ``parameters`` and returns what ``step`` returned. It is built once per hashable ``key``, which
+    holds every Python-level fact ``step`` depends on. :meth:`~modularml.ModelNode.train_step` and the
+    graph's global-optimizer step (chains of model nodes of the backend) use it for plain batches (no
+    weights, no masks) whose losses read the nodes' outputs and targets; without it, steps run
+    through :meth:`gradient_scope` and :meth:`apply_gradients`.
     """
 
     # -- models ------------------------------------------------------------------------------

@@ -125,17 +125,21 @@ class GraphTraining:
         self._contributing = contributing
 
     def get_optimizer_parameters(self) -> dict[str, Any]:
-        """State of the global optimizer: ``backend``, ``contributing_nodes`` and ``parameters``.
+        """State of the global optimizer: ``backend``, ``contributing_nodes`` and its parameters.
 
-        Returns an empty dict when there is no global optimizer.
+        The parameters are under the key the backend names (its ``optimizer_parameters_key``):
+        ``"parameters"`` by default (PyTorch), ``"variables"`` for TensorFlow. Returns an empty
+        dict when there is no global optimizer.
         """
         if self._optimizer is None:
             return {}
         self._build_global_optimizer()
+        backend = self.backend
+        key = "parameters" if backend is None else getattr(get_backend(backend), "optimizer_parameters_key", None)
         return {
-            "backend": self.backend,
+            "backend": backend,
             "contributing_nodes": set(self._contributing),
-            "parameters": list(self._optimizer.parameters or []),
+            key or "parameters": list(self._optimizer.parameters or []),
         }
 
     # ------------------------------------------------------------------ building
@@ -307,6 +311,9 @@ class GraphTraining:
 
     def _train_graphwise(self, ctx: ExecutionContext, plan: _StepPlan) -> None:
         impl = get_backend(self.backend)
+        compile_step = getattr(impl, "compile_train_step", None)
+        if callable(compile_step) and self._train_graphwise_compiled(ctx, plan, compile_step):
+            return
         with impl.gradient_scope() as scope:
             for node, _, _ in plan.steps:
                 node.forward_from_context(ctx)  # type: ignore[attr-defined]
@@ -316,6 +323,84 @@ class GraphTraining:
                 ctx.add_loss(loss.label, value)
                 total = value if total is None else total + value
         impl.apply_gradients(total, self._optimizer.instance, self._optimizer.parameters, scope)
+
+    def _train_graphwise_compiled(self, ctx: ExecutionContext, plan: _StepPlan, compile_step: Any) -> bool:
+        """A graph-wise step as one compiled function, for a backend with ``compile_train_step``.
+
+        For plans of model nodes of the optimizer's backend only, each reading a FeatureSet or
+        another node of the plan (chains and trees; no merge nodes), plain inputs
+        (:meth:`ModelNode.plain_native_input`) and losses on the nodes' outputs and targets. The
+        compiled function takes the input tensors and returns the total loss, every loss value and
+        every node's outputs; the output batches are then rebuilt around them, tags and sample UUIDs
+        passed through as the eager path passes them. Anything else runs the eager step.
+
+        Returns:
+            bool: Whether the step ran.
+        """
+        backend = str(self.backend)
+        nodes = [node for node, _, _ in plan.steps]
+        if not nodes or any(not isinstance(n, ModelNode) or n.output_backend != backend for n in nodes):
+            return False
+        if any(loss.reads_columns or not loss.computes_in(backend) for loss in plan.losses):
+            return False
+        sources: list[str | None] = []  # per node: the id of the upstream node in the plan, or None (a FeatureSet)
+        ids = {n.node_id for n in nodes}
+        heads: dict[str, Batch] = {}
+        for node in nodes:
+            (ref,) = node.upstream_refs
+            if isinstance(ref, FeatureSetReference):
+                batch = node.plain_native_input(ctx)
+                if batch is None:
+                    return False
+                heads[node.node_id] = batch
+                sources.append(None)
+            else:
+                upstream = self._graph_id(ref)
+                if upstream not in ids:
+                    return False
+                sources.append(upstream)
+        tensors: list[Any] = []
+        layout: list[tuple[int, tuple[str, ...], tuple[bool, ...]]] = []
+        for batch in heads.values():
+            flat, has_targets = ModelNode.plain_tensors(batch)
+            tensors.extend(flat)
+            layout.append((batch.batch_size, tuple(batch.roles), has_targets))
+        losses = plan.losses
+        key = (
+            "graph",
+            id(self),
+            plan.key,
+            tuple(n.node_id for n in nodes),
+            tuple(layout),
+            tuple(getattr(n.model, "training", None) for n in nodes),
+        )
+
+        def step(*flat: Any) -> tuple[Any, tuple[Any, ...], tuple[Any, ...]]:
+            values = iter(flat)
+            inputs = dict(zip(heads, (ModelNode.plain_batch(n, r, t, values) for n, r, t in layout), strict=True))
+            scratch = ExecutionContext.trusted("train", 0, 0, {})
+            produced = []
+            for node, source in zip(nodes, sources, strict=True):
+                batch = inputs[node.node_id] if source is None else scratch.outputs[source]
+                outputs = {role: node.model.forward(batch.role_data[role].features) for role in batch.roles}
+                scratch.set_output(node.node_id, node.output_batch(batch, outputs))
+                produced.extend(outputs[role] for role in batch.roles)
+            loss_values = tuple(loss.compute(scratch) for loss in losses)
+            total = loss_values[0]
+            for value in loss_values[1:]:
+                total = total + value
+            return total, loss_values, tuple(produced)
+
+        run = compile_step(key, step, self._optimizer.instance, self._optimizer.parameters)
+        _, loss_values, produced = run(*tensors)
+        outputs_in_order = iter(produced)
+        for node, source in zip(nodes, sources, strict=True):
+            batch = heads[node.node_id] if source is None else ctx.outputs[source]
+            outputs = {role: next(outputs_in_order) for role in batch.roles}
+            ctx.set_output(node.node_id, node.output_batch(batch, outputs))
+        for loss, value in zip(losses, loss_values, strict=True):
+            ctx.add_loss(loss.label, value)
+        return True
 
     def _train_stagewise(self, ctx: ExecutionContext, plan: _StepPlan) -> None:
         for node, own, trains in plan.steps:

@@ -124,6 +124,15 @@ class AppliedLoss:
         """Backend used by the underlying Loss."""
         return self.loss.backend
 
+    def computes_in(self, backend: str) -> bool:
+        """Whether this loss computes in ``backend``'s tensors: its Loss is of that backend or has none."""
+        return self.loss._backend is None or str(self.loss._backend) == str(backend)
+
+    @property
+    def reads_columns(self) -> bool:
+        """Whether an input is a FeatureSet column (read by sample UUID), not the node's outputs or targets."""
+        return any(isinstance(spec, FeatureSetColumnReference) for spec in self._parsed.values())
+
     def _node_batch(self, ctx: ExecutionContext) -> Batch:
         batch = ctx.outputs.get(self.node_id)
         if batch is None:

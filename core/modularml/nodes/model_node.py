@@ -312,6 +312,9 @@ class ModelNode(ComputeNode):
                 batch = inputs[0][0]
                 self.build_model(tuple(batch.role_data[batch.roles[0]].shapes["features"]))
             self.build_optimizer()
+        compile_step = getattr(impl, "compile_train_step", None)
+        if callable(compile_step) and self._train_compiled(ctx, inputs, mine, compile_step):
+            return
         with impl.gradient_scope() as scope:
             out = self._forward_gathered(inputs)
             ctx.set_output(self.node_id, out)
@@ -321,6 +324,121 @@ class ModelNode(ComputeNode):
                 ctx.add_loss(loss.label, value)
                 total = value if total is None else total + value
         impl.apply_gradients(total, self._optimizer.instance, self._optimizer.parameters, scope)
+
+    def plain_native_input(
+        self, ctx: ExecutionContext, inputs: list[tuple[Batch, str | None]] | None = None
+    ) -> Batch | None:
+        """This node's input batch in its backend's tensors, if it is plain; else None.
+
+        Plain: one input, every weight 1 and nothing masked, features (and targets, where there are
+        any) native tensors of this backend. What a compiled step (``compile_train_step``) takes.
+
+        Args:
+            ctx: The step's context.
+            inputs: What :meth:`gather_inputs` returned for ``ctx`` already, if the caller has it.
+        """
+        if inputs is None:
+            inputs = self.gather_inputs(ctx, detach=True)
+        if len(inputs) != 1:
+            return None
+        batch, source = inputs[0]
+        if source is not None and source != self.output_backend:
+            batch = convert_batch(batch, self.output_backend, cross=True)
+        if not isinstance(batch, Batch) or not batch.uniform_weights:
+            return None
+        batch = batch.convert(self._gather_format)
+        impl = get_backend(self.backend)
+        for role in batch.roles:
+            data = batch.role_data[role]
+            if not impl.is_native(data.features) or not (data.targets is None or impl.is_native(data.targets)):
+                return None
+        return batch
+
+    @staticmethod
+    def plain_tensors(batch: Batch) -> tuple[list[Any], tuple[bool, ...]]:
+        """The features and targets of every role of a plain batch, in order, and which roles have targets."""
+        tensors: list[Any] = []
+        has_targets = []
+        for role in batch.roles:
+            data = batch.role_data[role]
+            tensors.append(data.features)
+            has_targets.append(data.targets is not None)
+            if data.targets is not None:
+                tensors.append(data.targets)
+        return tensors, tuple(has_targets)
+
+    @staticmethod
+    def plain_batch(batch_size: int, roles: tuple[str, ...], has_targets: tuple[bool, ...], values: Any) -> Batch:
+        """A uniform batch of the features and targets taken in order from the iterator ``values``."""
+        data = {}
+        for role, targeted in zip(roles, has_targets, strict=True):
+            features = next(values)
+            data[role] = SampleData(features=features, targets=next(values) if targeted else None)
+        return Batch.trusted(batch_size, RoleData.trusted(data), None, None, True)
+
+    def output_batch(self, batch: Batch, outputs: Mapping[str, Any]) -> Batch:
+        """``batch`` (this node's input) with the model's outputs of each role as its outputs and next features."""
+        results = {}
+        for role in batch.roles:
+            data, y = batch.role_data[role], outputs[role]
+            results[role] = SampleData(
+                features=y, targets=data.targets, tags=data.tags, sample_uuids=data.sample_uuids, outputs=y
+            )
+        return batch.with_outputs(RoleData.trusted(results))
+
+    def _train_compiled(
+        self,
+        ctx: ExecutionContext,
+        inputs: list[tuple[Batch, str | None]],
+        losses: list[AppliedLoss],
+        compile_step: Any,
+    ) -> bool:
+        """:meth:`train_step` as one compiled function of the batch's tensors, for a backend that compiles steps.
+
+        A backend's optional ``compile_train_step(key, step, optimizer, parameters)`` returns a
+        callable of native tensors that runs ``step`` (forward and losses, returning the total loss,
+        the loss values and the outputs), takes the gradients of the total for ``parameters`` and
+        steps ``optimizer``, compiled once per ``key`` (and input signature). ``key`` holds every
+        Python-level fact the step depends on: this node, its losses, the roles and which carry
+        targets, the batch size and the model's training mode. Only plain batches
+        (:meth:`plain_native_input`) and losses that read the node's own outputs and targets
+        qualify; anything else trains through :meth:`train_step`'s scope, as before.
+
+        Returns:
+            bool: Whether the step ran (outputs and losses are then in ``ctx``).
+        """
+        if any(loss.reads_columns or not loss.computes_in(self.output_backend) for loss in losses):
+            return False
+        batch = self.plain_native_input(ctx, inputs)
+        if batch is None:
+            return False
+        tensors, has_targets = self.plain_tensors(batch)
+        roles, n, model, node_id, applied = (
+            tuple(batch.roles),
+            batch.batch_size,
+            self._model,
+            self.node_id,
+            tuple(losses),
+        )
+        key = (node_id, tuple(id(loss) for loss in applied), roles, has_targets, n, getattr(model, "training", None))
+
+        def step(*flat: Any) -> tuple[Any, tuple[Any, ...], tuple[Any, ...]]:
+            inputs = self.plain_batch(n, roles, has_targets, iter(flat))
+            outputs = {role: model.forward(inputs.role_data[role].features) for role in roles}
+            scratch = ExecutionContext.trusted("train", 0, 0, {})
+            scratch.set_output(node_id, self.output_batch(inputs, outputs))
+            loss_values = tuple(loss.compute(scratch) for loss in applied)
+            total = loss_values[0]
+            for value in loss_values[1:]:
+                total = total + value
+            return total, loss_values, tuple(outputs[role] for role in roles)
+
+        run = compile_step(key, step, self._optimizer.instance, self._optimizer.parameters)
+        _, loss_values, outputs = run(*tensors)
+        ctx.set_output(self.node_id, self.output_batch(batch, dict(zip(roles, outputs, strict=True))))
+        for loss, value in zip(applied, loss_values, strict=True):
+            ctx.add_loss(loss.label, value)
+        return True
 
     def eval_step(self, ctx: ExecutionContext, losses: list[AppliedLoss] | None = None) -> None:
         """Forward pass and loss computation under no-grad; outputs and losses go to ``ctx``.

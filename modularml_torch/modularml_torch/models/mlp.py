@@ -17,9 +17,13 @@ __all__ = ["SequentialMLP"]
 
 
 class SequentialMLP(TorchBaseModel):
-    """A multilayer perceptron: each sample is flattened, passed through ``n_layers`` hidden layers
-    (``Linear`` → optional ``BatchNorm1d`` → activation → optional ``Dropout``) and a linear output
-    layer, and reshaped to ``output_shape``.
+    """A multilayer perceptron of ``n_layers`` Linear layers: each sample is flattened, passed through
+    ``n_layers - 1`` hidden layers (``Linear`` → optional ``BatchNorm1d`` → activation → optional
+    ``Dropout``) and a linear output layer, and reshaped to ``output_shape``.
+
+    ``n_layers`` counts the Linear layers, the output layer included, as the older ModularML did:
+    ``SequentialMLP(n_layers=3, hidden_dim=64)`` on 32 inputs and 1 output is 32 → 64 → 64 → 1
+    (6,337 parameters). The TensorFlow backend's ``SequentialMLP`` takes the same arguments.
 
     Shapes left out are inferred when the model is built (ModularML does that from the data);
     ``output_shape`` must be known by then.
@@ -27,14 +31,14 @@ class SequentialMLP(TorchBaseModel):
     Args:
         input_shape: Per-sample input shape, or ``None`` to infer it.
         output_shape: Per-sample output shape, or ``None`` to take it from :meth:`build`.
-        n_layers: Number of hidden layers (0 gives a linear model).
+        n_layers: Number of Linear layers, the output layer included (1 gives a linear model).
         hidden_dim: Width of every hidden layer.
         activation: Activation after each hidden layer, by name (``"relu"``, ``"gelu"``, ``"tanh"``, ...).
         dropout: Dropout probability after each hidden layer (0 disables it).
         batch_norm: Whether to normalise each hidden layer's outputs with ``BatchNorm1d``.
 
     Example:
-        >>> model = SequentialMLP(output_shape=(1,), n_layers=2, hidden_dim=64)
+        >>> model = SequentialMLP(output_shape=(1,), n_layers=3, hidden_dim=64)
         >>> model.build(input_shape=(32,))
         >>> y = model(x)  # x: (batch, 32) -> y: (batch, 1)
     """
@@ -60,10 +64,10 @@ class SequentialMLP(TorchBaseModel):
             dropout=dropout,
             batch_norm=batch_norm,
         )
-        if int(n_layers) < 0 or int(hidden_dim) < 1 or not 0.0 <= float(dropout) < 1.0:
+        if int(n_layers) < 1 or int(hidden_dim) < 1 or not 0.0 <= float(dropout) < 1.0:
             raise InvalidArgumentError(
-                f"SequentialMLP needs n_layers >= 0, hidden_dim >= 1 and 0 <= dropout < 1; got n_layers={n_layers}, "
-                f"hidden_dim={hidden_dim}, dropout={dropout}."
+                f"SequentialMLP needs n_layers >= 1 (Linear layers, the output layer included), hidden_dim >= 1 and "
+                f"0 <= dropout < 1; got n_layers={n_layers}, hidden_dim={hidden_dim}, dropout={dropout}."
             )
         make_activation(activation)  # fail early on an unknown name
         self.n_layers, self.hidden_dim = int(n_layers), int(hidden_dim)
@@ -73,7 +77,7 @@ class SequentialMLP(TorchBaseModel):
     def _build_layers(self, input_shape: tuple[int, ...], output_shape: tuple[int, ...] | None) -> None:
         layers: list[nn.Module] = []
         width = math.prod(input_shape)
-        for _ in range(self.n_layers):
+        for _ in range(self.n_layers - 1):
             layers.append(nn.Linear(width, self.hidden_dim))
             if self.batch_norm:
                 layers.append(nn.BatchNorm1d(self.hidden_dim))
