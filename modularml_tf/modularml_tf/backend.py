@@ -20,7 +20,7 @@ from numpy.typing import DTypeLike
 
 from modularml.backends.common import require_device
 from modularml.backends.padding import PadWidth, check_pad_mode, normalize_pad_width, pad_index_map
-from modularml.errors import DeviceError
+from modularml.errors import DeviceError, InvalidArgumentError
 from modularml_tf.training import TensorflowTraining
 
 # TensorFlow reads this when its C++ runtime loads: hide its INFO and WARNING lines unless the
@@ -140,11 +140,41 @@ class TensorflowBackend(TensorflowTraining):
             random.seed(seed)
             np.random.seed(seed % 2**32)
         tf.random.set_seed(seed)
+        tf.random.set_global_generator(tf.random.Generator.from_seed(seed))
+
+    def get_rng_state(self) -> dict[str, Any]:
+        """TensorFlow's global ``tf.random.Generator`` and Keras' global ``SeedGenerator`` (as arrays).
+
+        A Keras layer that draws (``Dropout``) keeps its own ``SeedGenerator``; its state is a
+        variable of the model, saved with the model's state (``TensorflowBaseModel.get_state``).
+        """
+        generator = tf.random.get_global_generator()
+        state: dict[str, Any] = {"tf_generator": np.array(generator.state.numpy(), copy=True)}
+        keras_seed = _keras_global_seed_generator()
+        if keras_seed is not None:
+            state["keras_seed_generator"] = np.array(keras_seed.state.numpy(), copy=True)
+        return state
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_rng_state` output."""
+        if not isinstance(state, dict) or not isinstance(state.get("tf_generator"), np.ndarray):
+            raise InvalidArgumentError(f"Not an RNG state of the tensorflow backend: {state!r:.120}.")
+        generator = tf.random.get_global_generator()
+        saved = np.asarray(state["tf_generator"])
+        if saved.shape != tuple(generator.state.shape):
+            raise InvalidArgumentError(
+                f"The saved TensorFlow generator state has shape {saved.shape}; this generator's has "
+                f"{tuple(generator.state.shape)}."
+            )
+        generator.state.assign(saved.astype(generator.state.dtype.as_numpy_dtype))
+        keras_seed = _keras_global_seed_generator()
+        if keras_seed is not None and "keras_seed_generator" in state:
+            keras_seed.state.assign(np.asarray(state["keras_seed_generator"]).astype(keras_seed.state.dtype))
 
     def random_normal(self, shape: Sequence[int], *, dtype: DTypeLike = "float32", device: str | None = None) -> Any:
-        """Standard normal draws from TensorFlow's global generator (``tf.random.normal``)."""
+        """Standard normal draws from TensorFlow's global ``tf.random.Generator`` (see :meth:`get_rng_state`)."""
         with self._placement(device):
-            return tf.random.normal(tuple(shape), dtype=_tf_dtype(dtype))
+            return tf.random.get_global_generator().normal(tuple(shape), dtype=_tf_dtype(dtype))
 
     # -- conversion -------------------------------------------------------------------------
     def is_native(self, value: Any) -> bool:
@@ -240,3 +270,12 @@ class TensorflowBackend(TensorflowTraining):
             return
         with _stop_recording():
             yield
+
+
+def _keras_global_seed_generator() -> Any:
+    """Keras' global SeedGenerator (what ``keras.random`` draws from without a seed), or None if it has none yet."""
+    try:
+        from keras.src.random import seed_generator
+    except ImportError:  # a Keras without that module: nothing to save
+        return None
+    return getattr(seed_generator, "global_seed_generator", lambda: None)()

@@ -289,6 +289,33 @@ class TensorflowBaseModel(ShapedModel):
     def _variables(self) -> list[Any]:
         return list(self.model.weights) if self.model is not None else []
 
+    def _seed_variables(self) -> list[Any]:
+        """The model's variables that are not weights: the states of its layers' SeedGenerators (dropout)."""
+        if self.model is None:
+            return []
+        weights = {id(v) for v in self.model.weights}
+        return [v for v in self.model.variables if id(v) not in weights]
+
+    def get_state(self) -> dict[str, Any]:
+        """The learned state (see :meth:`BaseModel.get_state`) plus ``seed_states``: each layer SeedGenerator's state.
+
+        A resumed run then draws the same dropout masks as the uninterrupted one.
+        """
+        state = super().get_state()
+        state["seed_states"] = {v.path: np.array(v.numpy(), copy=True) for v in self._seed_variables()}
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state` output (seed states by variable path, where the model has them)."""
+        super().set_state(state)
+        saved = dict(state.get("seed_states") or {})
+        variables = self._seed_variables()
+        if not all(v.path in saved for v in variables) and len(saved) == len(variables):
+            saved = dict(zip((v.path for v in variables), saved.values(), strict=True))  # names renumbered by Keras
+        for variable in variables:
+            if variable.path in saved:
+                variable.assign(np.asarray(saved[variable.path]).astype(variable.dtype))
+
     def get_weights(self) -> dict[str, np.ndarray]:
         """Copies of every variable (trainable or not) as numpy arrays, keyed by Keras path, in ``weights`` order.
 
