@@ -113,7 +113,9 @@ def test_a_failing_item_names_itself_and_cancels_the_rest(
     cause = error.__cause__
     assert type(cause) is tasks.ItemError, "the user's own exception type, not Ray's wrapper"
     assert str(cause) == "item 0 is broken"
-    assert any("Raised in a Ray worker" in note and "fail_or_wait" in note for note in cause.__notes__)
+    (note,) = cause.__notes__
+    assert note.startswith("Raised in a Ray worker:\nray::run_item() (pid=")
+    assert "in fail_or_wait\n    raise ItemError(f\"item {item['index']} is broken\")" in note
     # The running items were stopped (each would hold a CPU for 30 s) and the queued ones never ran.
     _wait_for_idle_cpus(timeout=15)
     time.sleep(0.5)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import numbers
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -20,6 +21,8 @@ from modularml_ray.worker import run_item, writable
 __all__ = ["RayExecutor"]
 
 logger = logging.getLogger("modularml.ray")
+
+_ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 #: How long a failed map waits for the cancelled items to stop (it raises either way).
 CANCEL_TIMEOUT_S = 10.0
@@ -130,9 +133,11 @@ class RayExecutor:
     @property
     def owns_ray(self) -> bool:
         """Whether this executor initialised Ray in this process (and :meth:`close` shuts it down)."""
+        if not self._owns_ray:
+            return False
         import ray
 
-        return self._owns_ray and ray.is_initialized()
+        return ray.is_initialized()
 
     def start(self) -> RayExecutor:
         """Connect to Ray, or start a local Ray, unless Ray is initialised in this process already.
@@ -171,9 +176,11 @@ class RayExecutor:
 
     def close(self) -> None:
         """Shut Ray down if this executor initialised it; otherwise leave it as it is. Safe to repeat."""
+        if not self._owns_ray:
+            return
         import ray
 
-        if self._owns_ray and ray.is_initialized():
+        if ray.is_initialized():
             ray.shutdown()
         self._owns_ray = False
 
@@ -216,20 +223,18 @@ class RayExecutor:
                 raised, of its own type, with the worker's traceback as a note. The items still
                 pending are cancelled first (running ones stop at once: their workers exit).
         """
-        import ray
-        from ray.exceptions import RayError, RayTaskError
-
         items = list(items)
         if not items:
             return []
+        import ray
+        from ray.exceptions import RayError, RayTaskError
+
         self.start()
         options: dict[str, Any] = {"num_cpus": self.num_cpus_per_item, "num_gpus": self.num_gpus_per_item}
         if self.runtime_env is not None and not self._owns_ray:
             options["runtime_env"] = self.runtime_env
         task = ray.remote(run_item).options(**options)
         fn_ref = ray.put(fn)
-        refs = [task.remote(fn_ref, item, self.num_cpus_per_item) for item in items]
-        index_of = {ref: index for index, ref in enumerate(refs)}
         results: list[Any] = [None] * len(items)
         show = self.show_progress if show_progress is None else show_progress
         bar = None
@@ -237,8 +242,13 @@ class RayExecutor:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(items), desc=description)
-        pending = refs
+        index_of: dict[Any, int] = {}
+        pending: list[Any] = []  # submitted and not yet collected
         try:
+            for index, item in enumerate(items):
+                ref = task.remote(fn_ref, item, self.num_cpus_per_item)
+                index_of[ref] = index
+                pending.append(ref)
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
                 for ref in done:
@@ -253,7 +263,7 @@ class RayExecutor:
                     if bar is not None:
                         bar.update(1)
         except BaseException:  # a failed item, or the caller interrupted: stop the rest now
-            _cancel(ray, pending, [index_of[ref] for ref in pending])
+            _cancel(ray, pending, sorted(index_of[ref] for ref in pending))
             raise
         finally:
             if bar is not None:
@@ -307,6 +317,6 @@ def _user_exception(err: BaseException) -> BaseException:
     cause = getattr(err, "cause", None)
     if not isinstance(cause, BaseException):
         return err
-    # A RayTaskError prints as the worker's traceback, headed by the task, its pid and node.
-    cause.add_note(f"Raised in a Ray worker:\n{err}")
+    # A RayTaskError prints as the worker's traceback, headed by the task, its pid and node (in colour).
+    cause.add_note("Raised in a Ray worker:\n" + _ANSI_COLOUR.sub("", str(err)))
     return cause
