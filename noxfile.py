@@ -16,7 +16,7 @@ import nox
 ROOT = pathlib.Path(__file__).parent
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "core", "sklearn", "torch", "tf", "integration", "tracking", "wheels", "docs"]
+nox.options.sessions = ["lint", "core", "sklearn", "torch", "tf", "integration", "tracking", "ray", "wheels", "docs"]
 
 # Frameworks, pinned: torch 2.13.0 is the CPU build this project's machines carry; any other
 # version downloads gigabytes.
@@ -28,6 +28,7 @@ MATPLOTLIB = "matplotlib>=3.7"  # the plot extra
 MLFLOW = "mlflow>=2.12"  # the full distribution: the tests start `mlflow server` and use a sqlite store
 TENSORBOARDX = "tensorboardX>=2.6"  # what the TensorBoard logger writes with
 TENSORBOARD = "tensorboard>=2.15"  # only the tests read the event files back with its reader
+RAY = "ray[default]>=2.60,<3"  # [default]: the `ray start` head the ray session's tests start
 TEST_TOOLS = ["pytest>=8"]
 NOTEBOOK_TOOLS = [
     "nbclient>=0.10",
@@ -43,10 +44,11 @@ EXAMPLE_PLUGIN = "plugins/modularml_example"
 NUMPY_PLUGIN = "plugins/modularml_numpy"  # a trainable backend without any ML framework, for the core's tests
 DISTRIBUTIONS = [CORE, *BACKENDS.values(), EXAMPLE_PLUGIN, NUMPY_PLUGIN]
 TRACKING_PLUGINS = ["plugins/modularml_mlflow", "plugins/modularml_tensorboard"]  # the tracking session's
+RAY_PLUGIN = "plugins/modularml_ray"  # the ray session's (and the benchmarks')
 
 
 # Disk each session's virtual environment takes, in GB (measured on a clean clone, Linux x86_64,
-# CPU builds): the default sessions together need about 8 GB.
+# CPU builds): the default sessions together need about 12 GB.
 DISK_GB = {
     "core": 0.4,
     "sklearn": 0.5,
@@ -54,6 +56,7 @@ DISK_GB = {
     "tf": 1.7,
     "integration": 2.9,
     "tracking": 2.2,
+    "ray": 1.5,
     "wheels": 1.4,
     "docs": 0.1,
 }
@@ -155,6 +158,14 @@ def tracking(session: nox.Session) -> None:
     session.run("pytest", "tests/tracking", "tests/integration/test_examples.py", "-k", "tracking", *session.posargs)
 
 
+@nox.session
+def ray(session: nox.Session) -> None:
+    """The Ray executor on a local Ray and on a `ray start` head (with PyTorch, for the thread counts it sees)."""
+    _warn_if_disk_short(session)
+    session.install(*_editable(CORE, NUMPY_PLUGIN, RAY_PLUGIN), RAY, TORCH, *TEST_TOOLS)
+    session.run("pytest", "tests/ray", *session.posargs)
+
+
 @nox.session(default=False)
 def example(session: nox.Session) -> None:
     """Set up everything and run the end-to-end example (the README's first command)."""
@@ -214,6 +225,7 @@ def wheels(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks; writes bench/report.md."""
     _install_everything(session)
+    session.install(*_editable(RAY_PLUGIN), RAY)
     report = ROOT / "bench" / "report.md"
     report.unlink(missing_ok=True)
     for script in sorted((ROOT / "bench").glob("bench_*.py")):

@@ -7,6 +7,8 @@ inherit the built-in exception that the API reference names (``ValueError``,
 
 from __future__ import annotations
 
+import functools
+
 __all__ = [
     "ExecutionError",
     "BackendNotInstalledError",
@@ -158,7 +160,24 @@ class BackendMismatchError(ModularMLError, RuntimeError):
 
 
 class ExecutionError(ModularMLError, RuntimeError):
-    """An item of independent work (a cross-validation fold, say) failed; the message names it, the cause is chained."""
+    """A work item run by an executor (a cross-validation fold, an ensemble member) failed.
+
+    Every executor raises it alike: the message names the item's position in the input (and its
+    ``"label"`` where the item is a mapping with one) and the original exception's type and message,
+    and that exception is the ``__cause__`` (for a remote executor, rebuilt in this process).
+
+    Attributes:
+        index: Position of the failed item in the input.
+        label: The item's ``"label"``, or ``None``.
+    """
+
+    def __init__(self, message: str, *, index: int, label: str | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+        self.label = label
+
+    def __reduce__(self):  # pickles (to and from worker processes) with its keyword arguments
+        return (functools.partial(type(self), index=self.index, label=self.label), self.args)
 
 
 class ModelForwardError(ModularMLError, RuntimeError):

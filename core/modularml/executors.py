@@ -2,20 +2,42 @@
 
 The core ships :class:`LocalExecutor`, which runs them one after another in this process.
 Plugins contribute others (for example a Ray executor) through the ``register_executors``
-hook; all share the ``map`` signature below.
+hook; all share the ``map`` signature below, and all report a failed item alike: an
+:class:`~modularml.errors.ExecutionError` built by :func:`work_item_error`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from modularml.errors import ExecutionError
 from modularml.utils.environment import bars_allowed
 
-__all__ = ["LocalExecutor"]
+__all__ = ["LocalExecutor", "item_label", "work_item_error"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def item_label(item: object) -> str | None:
+    """The ``"label"`` of a work item that is a mapping with a string label, else ``None``."""
+    if isinstance(item, Mapping):
+        label = item.get("label")
+        if isinstance(label, str):
+            return label
+    return None
+
+
+def work_item_error(index: int, item: object, cause: BaseException) -> ExecutionError:
+    """The error an executor raises (``from cause``) when the item at ``index`` failed with ``cause``.
+
+    The message names the item's index, its label (see :func:`item_label`) and the cause's type and
+    message, so a failure reads the same whichever executor ran the item.
+    """
+    label = item_label(item)
+    named = f"work item {index}" + (f" ({label!r})" if label is not None else "")
+    return ExecutionError(f"{named} failed: {type(cause).__name__}: {cause}", index=index, label=label)
 
 
 class LocalExecutor:
@@ -40,13 +62,20 @@ class LocalExecutor:
     ) -> list[R]:
         """Apply ``fn`` to every item and return the results in input order.
 
-        An exception raised by ``fn`` propagates at once; later items are not run.
+        An exception raised by ``fn`` stops the map at once (later items are not run).
 
         Args:
             fn: Function of one item.
             items: The work items.
             show_progress: Show a tqdm progress bar; defaults to the executor's setting.
             description: Label of the progress bar.
+
+        Returns:
+            ``[fn(item) for item in items]``.
+
+        Raises:
+            ExecutionError: ``fn`` raised for an item; the message names the item's index (and its
+                ``"label"``), and the original exception is the ``__cause__``.
         """
         items = list(items)
         show = self.show_progress if show_progress is None else show_progress
@@ -55,7 +84,13 @@ class LocalExecutor:
             from tqdm.auto import tqdm
 
             iterator = tqdm(items, desc=description, total=len(items))
-        return [fn(item) for item in iterator]
+        results = []
+        for index, item in enumerate(iterator):
+            try:
+                results.append(fn(item))
+            except Exception as exc:
+                raise work_item_error(index, item, exc) from exc
+        return results
 
     def get_config(self) -> dict[str, Any]:
         """Keyword arguments that rebuild this executor."""

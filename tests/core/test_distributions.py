@@ -27,6 +27,7 @@ DISTRIBUTIONS = {
     "plugins/modularml_numpy": ("modularml-numpy", "modularml_numpy"),
     "plugins/modularml_mlflow": ("modularml-mlflow", "modularml_mlflow"),
     "plugins/modularml_tensorboard": ("modularml-tensorboard", "modularml_tensorboard"),
+    "plugins/modularml_ray": ("modularml-ray", "modularml_ray"),
 }
 #: The newest release of the unrelated project of the same name on the package index.
 INDEX_RELEASE = (1, 0, 0)

@@ -15,19 +15,19 @@ caller's FeatureSets, graph or history.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from modularml.backends.seeding import seed_everything
 from modularml.context import ExperimentContext
 from modularml.context.fold import fold_scope
 from modularml.data.featureset import FeatureSet
 from modularml.data.lookup import resolve_featureset
 from modularml.data.view import FeatureSetView
-from modularml.errors import ExecutionError, InvalidArgumentError, InvalidTypeError, NotRegisteredError
+from modularml.errors import InvalidArgumentError, InvalidTypeError, NotRegisteredError
 from modularml.experiment.files import plan_config, plan_from_config, restore_experiment
 from modularml.phases.base import ExperimentPhase
 from modularml.phases.phase_group import PhaseGroup
@@ -234,15 +234,6 @@ def _random_part(rows: np.ndarray, codes: np.ndarray | None, size: float, seed: 
 # ---------------------------------------------------------------------------------------------
 # the fold function (runs wherever the executor sends it)
 # ---------------------------------------------------------------------------------------------
-def _seed_everything(seed: int, backends: Sequence[str]) -> None:
-    from modularml.backends.backend import get_backend
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    for name in backends:
-        get_backend(name).seed(seed)
-
-
 def run_fold(item: Mapping[str, Any]) -> dict[str, Any]:
     """Run one fold from plain data and return its results as plain data.
 
@@ -255,23 +246,13 @@ def run_fold(item: Mapping[str, Any]) -> dict[str, Any]:
     checkpointing off). Executors call this; it is a module-level function, so that a worker in
     another process imports it by name.
 
+    A failure propagates as it is; executors raise it as an ``ExecutionError`` naming the fold
+    (its ``label``) with the failure as its cause.
+
     Returns:
         dict: ``index``, ``label`` and ``results`` (:func:`~modularml.results.serialization.results_to_state`
         of the fold's PhaseGroupResults, without the inputs of recorded steps).
-
-    Raises:
-        ExecutionError: If the fold fails; it names the fold and chains the cause.
     """
-    label = item["label"]
-    try:
-        return _run_fold(item)
-    except Exception as exc:
-        raise ExecutionError(
-            f"Cross-validation fold {label!r} (fold {item.get('index')}) failed: {type(exc).__name__}: {exc}"
-        ) from exc
-
-
-def _run_fold(item: Mapping[str, Any]) -> dict[str, Any]:
     from modularml.experiment.experiment import Experiment
     from modularml.plugins.resolver import loading
 
@@ -294,7 +275,7 @@ def _run_fold(item: Mapping[str, Any]) -> dict[str, Any]:
         backends = sorted(
             {str(n.backend) for n in graph.nodes.values() if getattr(n, "backend", None)} if graph else ()
         )
-        _seed_everything(int(item["seed"]), backends)
+        seed_everything(int(item["seed"]), backends=backends)
         with experiment.disable_checkpointing():
             results = experiment.run_group(plan, **dict(item.get("flags") or {}))
     return {"index": item["index"], "label": label, "results": results_to_state(results, keep_inputs=False)}
