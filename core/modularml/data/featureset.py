@@ -717,13 +717,16 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
         )
 
     @classmethod
-    def load(cls, filepath: str | Path, *, allow_packaged_code: bool = False, overwrite: bool = False) -> FeatureSet:
+    def load(
+        cls, filepath: str | Path, *, allow_packaged_code: bool = False, overwrite: bool = False, mmap: bool = False
+    ) -> FeatureSet:
         """Load a FeatureSet from file.
 
         Loading never unpickles or runs code from the file; the classes of its scaler records
         resolve through the plugin layer (registered scalers, or scikit-learn-like classes of
         modularml, installed plugins and backend frameworks). The file is read and checked
-        completely before the ExperimentContext is touched.
+        completely (every byte against the checksum its manifest records) before the
+        ExperimentContext is touched. The table's columns are read-only views of the bytes read.
 
         Args:
             filepath (Path): File location of a previously saved FeatureSet.
@@ -733,6 +736,10 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
                 (a label collision is then handled by the context's registration policy).
                 Otherwise, the existing node with the saved node_id or label is removed from the
                 registry and the reloaded FeatureSet takes the saved node_id. Defaults to False.
+            mmap (bool): Map the file read-only instead of reading it into memory: no copy, and
+                the pages stay the page cache's. Safe when the file is later replaced by a
+                ModularML save (a rename) or deleted; not when another program rewrites it in
+                place (see :func:`modularml.io.read_container`). Defaults to False.
 
         Returns:
             FeatureSet: The reloaded FeatureSet.
@@ -745,7 +752,7 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
         from modularml.io import read_container
         from modularml.plugins.resolver import loading
 
-        container = read_container(filepath, kind=FILE_KIND)
+        container = read_container(filepath, kind=FILE_KIND, mmap=mmap)
         container.require_class(FeatureSet)
         config = dict(container.config)
         saved_id = config.get("node_id")

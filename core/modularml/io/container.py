@@ -1,13 +1,23 @@
 """The ModularML file format: one zip container for every saved object.
 
-A file ``<name>.<kind>.mml`` is an uncompressed zip holding:
+A file ``<name>.<kind>.mml`` is a zip of stored (uncompressed) members holding:
 
-- ``manifest.json``: ``{"format": "modularml", "format_version": 1, "kind": "fs", "class":
-  "modularml.data.featureset:FeatureSet", "modularml_version": ..., "entries": [...]}``;
+- ``manifest.json``: ``{"format": "modularml", "format_version": 2, "kind": "fs", "class":
+  "modularml.data.featureset:FeatureSet", "modularml_version": ..., "entries": [...],
+  "checksums": {"config.json": "xxh3_64:<16 hex digits>", ...}}``;
 - ``config.json``: the object's configuration (how to construct it);
 - ``state.json``: its runtime state, where every numpy array is replaced by a reference to an
   ``arrays/<n>.npy`` entry and every Arrow table by a reference to a ``tables/<n>.arrow`` entry
-  (Arrow IPC stream format).
+  (Arrow IPC stream format, bodies uncompressed).
+
+Format version 2 (version-1 files still load) stores
+every member's data at a multiple of 64 bytes in the file (:mod:`modularml.io.zipwrite`), so
+that arrays and Arrow buffers are views of the bytes read (or of the file mapped, with
+``read_container(mmap=True)``), never copies. Integrity runs at memory speed: the manifest
+records the XXH3-64 digest (xxHash) of every other entry, and the reader checks each entry's
+bytes against it as they are read, before anything is decoded (verify-on-load, never
+skipped); the manifest itself is covered by its zip CRC-32. A version-1 file has no digests:
+its entries are checked against their zip CRC-32.
 
 Loading never unpickles and never runs code from the file: arrays are read with pickling
 disabled, tables with Arrow's validating reader, and the classes a file names are resolved by the
@@ -20,8 +30,10 @@ A file is read as if it were hostile: every entry is read within a size limit
 deflated entries other tools may write), JSON within a nesting depth (:data:`MAX_JSON_DEPTH`) and
 integer length (:data:`MAX_INT_DIGITS`), and an entry the manifest does not list, a name that
 appears twice, a tagged value of the wrong form or an array header that does not match its data
-is refused. The limits are read when a file is loaded, so a program that trusts its (large) files
-may raise them here, or per call with the keywords of :func:`read_container`.
+is refused. A checksum is no defence against a deliberate forger (who can recompute it), so
+these checks stand behind it. The limits are read when a file is loaded, so a program that
+trusts its (large) files may raise them here, or per call with the keywords of
+:func:`read_container`.
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ import io
 import json
 import logging
 import math
+import mmap as _mmap
 import re
 import reprlib
 import struct
@@ -41,10 +54,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import xxhash
 
 from modularml._version import __version__
 from modularml.errors import FileCollisionError, FileWriteError, InvalidArgumentError, SerializationError
 from modularml.io.atomic import atomic_write
+from modularml.io.zipwrite import AlignedZipWriter, format_checksum
 
 __all__ = [
     "FILE_KINDS",
@@ -64,7 +79,7 @@ __all__ = [
 logger = logging.getLogger("modularml.io.container")
 
 FORMAT_NAME = "modularml"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: File kinds: the part of ``<name>.<kind>.mml`` that says what the file holds.
 FILE_KINDS: dict[str, str] = {
     "fs": "FeatureSet",
@@ -112,6 +127,13 @@ _SAFE_ENTRY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9
 _COMPRESSION_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
 _INFLATE_SLACK = 2**20
 _READ_CHUNK = 2**20
+#: buffers entries are read into start at a multiple of this (as their data does in the file)
+_BUFFER_ALIGNMENT = 64
+#: the magic, version and length of an ``.npy`` header, and numpy's own limit on its length
+_NPY_PREFIX = 12 + 10_000
+#: signature, name length and extra length of a zip local file header (30 bytes)
+_LOCAL_HEADER = struct.Struct("<4s22xHH")
+_CHECKSUM = re.compile(r"xxh3_64:([0-9a-f]{16})")
 #: dtype kinds an ``.npy`` entry may hold: bool, ints, floats, complex, str, bytes, datetimes.
 _NPY_KINDS = frozenset("biufcUSMm")
 _MAX_NDIM = 64
@@ -341,6 +363,30 @@ class _Decoder:
 # ---------------------------------------------------------------------------------------------
 # writing
 # ---------------------------------------------------------------------------------------------
+def _write_npy(out: Any, value: np.ndarray) -> None:
+    """Write ``value`` in the ``.npy`` format (header 1.0, or 2.0 when it is long), without copying its data."""
+    array = np.asanyarray(value)
+    if not (array.flags.c_contiguous or array.flags.f_contiguous):
+        array = np.ascontiguousarray(array)
+    header = np.lib.format.header_data_from_array_1_0(array)
+    text = io.BytesIO()
+    try:
+        np.lib.format.write_array_header_1_0(text, header)
+    except ValueError:  # a header over 65,535 bytes (a very long shape or dtype): format 2.0
+        text = io.BytesIO()
+        np.lib.format.write_array_header_2_0(text, header)
+    out.write(text.getvalue())
+    data = array.T if header["fortran_order"] else array  # the C-order view of a Fortran array's memory
+    if data.size:
+        out.write(np.ascontiguousarray(data).reshape(-1).view(np.uint8))
+
+
+def _write_ipc(out: Any, table: pa.Table) -> None:
+    """Write ``table`` as one Arrow IPC stream (record batch bodies uncompressed)."""
+    with pa.ipc.new_stream(out, table.schema) as writer:
+        writer.write_table(table)
+
+
 def write_container(
     filepath: str | Path,
     *,
@@ -401,6 +447,8 @@ def write_container(
         "class": class_path,
         "modularml_version": __version__,
         "entries": entries,
+        # filled in once the entries are written; the placeholders have the final length
+        "checksums": dict.fromkeys(entries, format_checksum(0)),
     }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -408,16 +456,19 @@ def write_container(
         error = FileWriteError(f"Cannot write {str(path)!r}: its folder cannot be created ({exc}).")
         error.errno = exc.errno
         raise error from exc
-    with atomic_write(path) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
-        archive.writestr(MANIFEST, json.dumps(manifest, indent=1))
-        archive.writestr(CONFIG, config_json)
-        archive.writestr(STATE, state_json)
+    checksums = manifest["checksums"]
+    with atomic_write(path) as handle:
+        writer = AlignedZipWriter(handle)
+        placeholder = json.dumps(manifest, indent=1).encode()
+        writer.add_bytes(MANIFEST, placeholder)
+        checksums[CONFIG] = writer.add_bytes(CONFIG, config_json)
+        checksums[STATE] = writer.add_bytes(STATE, state_json)
         for name, array in encoder.arrays:
-            with archive.open(name, "w", force_zip64=True) as out:
-                np.lib.format.write_array(out, np.asanyarray(array), allow_pickle=False)
+            checksums[name] = writer.add_stream(name, lambda out, array=array: _write_npy(out, array))
         for name, table in encoder.tables:
-            with archive.open(name, "w", force_zip64=True) as out, pa.ipc.new_stream(out, table.schema) as writer:
-                writer.write_table(table)
+            checksums[name] = writer.add_stream(name, lambda out, table=table: _write_ipc(out, table))
+        writer.replace(MANIFEST, json.dumps(manifest, indent=1).encode())
+        writer.finish()
     logger.debug("saved %s (%s, %d entries)", path, class_path, len(entries))
     return path
 
@@ -547,15 +598,23 @@ class _Reader:
         entry: The entry being read, for the message of an unexpected failure.
     """
 
-    def __init__(self, path: Path, archive: zipfile.ZipFile, *, max_member_bytes: int, max_json_bytes: int) -> None:
+    def __init__(
+        self, path: Path, archive: zipfile.ZipFile, handle: Any, *, max_member_bytes: int, max_json_bytes: int
+    ) -> None:
         self.path = path
         self.archive = archive
+        self.handle = handle
         self.max_member_bytes = max_member_bytes
         self.max_json_bytes = max_json_bytes
         self.members: dict[str, zipfile.ZipInfo] = {}
         self.entries: frozenset[str] = frozenset()
         self.referenced: set[str] = set()
         self.entry: str | None = None
+        #: entry -> XXH3-64 digest the manifest records (format version 2); None for version 1
+        self.checksums: dict[str, int] | None = None
+        #: the file mapped read-only (``read_container(mmap=True)``), or None to read entries into memory
+        self.mapping: _mmap.mmap | None = None
+        self._ends: dict[str, int] = {}
 
     def fail(self, what: str) -> SerializationError:
         return SerializationError(f"Cannot load {str(self.path)!r}: {what}")
@@ -612,6 +671,7 @@ class _Reader:
         ordered = sorted(infos, key=lambda info: info.header_offset)
         ends = [*(info.header_offset for info in ordered[1:]), self.archive.start_dir]
         for info, end in zip(ordered, ends, strict=True):
+            self._ends[info.filename] = end
             if info.header_offset + zipfile.sizeFileHeader + info.compress_size > end:
                 raise self.fail(
                     f"the entry {info.filename!r} overlaps the next entry or the zip directory; the file is corrupt "
@@ -627,13 +687,82 @@ class _Reader:
             )
 
     # ------------------------------------------------------------------ entries
-    def raw(self, name: str) -> bytes:
-        """The bytes of entry ``name``: exactly its declared size, which :meth:`check_members` bounded."""
+    def raw(self, name: str) -> bytes | np.ndarray:
+        """The bytes of entry ``name``: exactly its declared size, which :meth:`check_members` bounded.
+
+        In a version-2 file the bytes are checked against the manifest's XXH3-64 digest before
+        they are returned: a stored entry is read straight from the file into a read-only,
+        aligned buffer (a ``uint8`` array), hashed chunk by chunk as it arrives; a deflated one
+        (as other zip tools may rewrite it) is inflated by :mod:`zipfile` and then hashed. A
+        version-1 file has no digests; :mod:`zipfile` checks its CRC-32 instead.
+        """
         self.entry = name
         info = self.members.get(name)
         if info is None:
             raise self.fail(f"the entry {name!r} is missing; the file is incomplete or damaged.")
-        size = info.file_size
+        if self.checksums is None:
+            return self._zip_read(info)
+        if info.compress_type == zipfile.ZIP_STORED:
+            return self._direct_read(info)
+        data = self._zip_read(info)
+        self._verify(name, xxhash.xxh3_64_intdigest(data))
+        return data
+
+    def _verify(self, name: str, digest: int) -> None:
+        expected = self.checksums[name]  # the manifest lists a digest for every entry it lists
+        if digest != expected:
+            raise self.fail(
+                f"the entry {name!r} is damaged: its XXH3-64 checksum is {digest:016x}, but manifest.json records "
+                f"{expected:016x}; the file is truncated or corrupt."
+            )
+
+    def _direct_read(self, info: zipfile.ZipInfo) -> np.ndarray:
+        """A stored entry read from the file into an aligned, read-only buffer, checked against its digest."""
+        name, size = info.filename, info.file_size
+        self.handle.seek(info.header_offset)
+        header = self.handle.read(_LOCAL_HEADER.size)
+        if len(header) != _LOCAL_HEADER.size:
+            raise self.fail(f"the entry {name!r} is truncated (its local header is incomplete).")
+        signature, name_length, extra_length = _LOCAL_HEADER.unpack(header)
+        if signature != b"PK\x03\x04" or self.handle.read(name_length) != info.orig_filename.encode():
+            raise self.fail(
+                f"the local header of the entry {name!r} does not match the zip directory; the file is corrupt."
+            )
+        start = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+        if start + size > self._ends[name]:
+            raise self.fail(
+                f"the entry {name!r} ({size:,} bytes from byte {start:,}) runs into the next entry or the zip "
+                "directory; the file is corrupt."
+            )
+        if self.mapping is not None and start % _BUFFER_ALIGNMENT == 0 and start + size <= len(self.mapping):
+            mapped = np.asarray(memoryview(self.mapping)[start : start + size])  # read-only: a read-only map
+            self._verify(name, xxhash.xxh3_64_intdigest(mapped))
+            return mapped
+        try:
+            backing = np.empty(size + _BUFFER_ALIGNMENT, dtype=np.uint8)
+        except MemoryError:
+            raise self.fail(f"the entry {name!r} ({size:,} bytes) does not fit in memory.") from None
+        shift = -backing.ctypes.data % _BUFFER_ALIGNMENT
+        buffer = backing[shift : shift + size]
+        view = memoryview(buffer)
+        digest = xxhash.xxh3_64()
+        self.handle.seek(start)
+        done = 0
+        while done < size:
+            got = self.handle.readinto(view[done : done + _READ_CHUNK])
+            if not got:
+                raise self.fail(
+                    f"the entry {name!r} declares {size:,} bytes but the file ends after {done:,}; it is truncated."
+                )
+            digest.update(view[done : done + got])
+            done += got
+        self._verify(name, digest.intdigest())
+        # through a read-only view: no array made from it can be set writeable again
+        return np.asarray(memoryview(buffer).toreadonly())
+
+    def _zip_read(self, info: zipfile.ZipInfo) -> bytes:
+        """The entry's bytes through :mod:`zipfile` (CRC-32 checked), never inflating past its declared size."""
+        name, size = info.filename, info.file_size
         try:
             with self.archive.open(info) as stream:
                 if info.compress_type == zipfile.ZIP_STORED:
@@ -660,7 +789,7 @@ class _Reader:
         """Entry ``name`` parsed as JSON, within the depth and integer limits."""
         data = self.raw(name)
         try:
-            return _load_json(data)
+            return _load_json(bytes(data))
         except _JSONLimitError as exc:
             raise self.fail(f"the entry {name!r} {exc}; ModularML never writes that, so the file is corrupt.") from None
         except ValueError as exc:  # also UnicodeDecodeError, JSONDecodeError
@@ -669,7 +798,7 @@ class _Reader:
     def array(self, name: str) -> np.ndarray:
         """Entry ``name`` as a read-only array viewing its bytes, after checking its ``.npy`` header."""
         data = self.raw(name)
-        stream = io.BytesIO(data)
+        stream = io.BytesIO(bytes(memoryview(data)[:_NPY_PREFIX]))  # numpy reads headers of at most 10,000 bytes
         try:
             version = np.lib.format.read_magic(stream)
             if version == (1, 0):
@@ -741,7 +870,34 @@ class _Reader:
         if kind is not None and file_kind != kind:
             raise self.fail(f"it holds a {FILE_KINDS[file_kind]} ('{file_kind}'), not a {FILE_KINDS[kind]} ('{kind}').")
         self.entries = self._entries(manifest.get("entries"))
+        if version >= 2:
+            self.checksums = self._checksums(manifest.get("checksums"))
+        elif "checksums" in manifest:
+            raise self.fail("its manifest.json says format version 1 but records checksums, which version 1 never has.")
         return manifest
+
+    def _checksums(self, checksums: Any) -> dict[str, int]:
+        if not isinstance(checksums, dict):
+            raise self.fail(
+                f"its manifest.json records the checksums {_short(checksums)}, not an object of the entries' "
+                "XXH3-64 digests; the file is corrupt."
+            )
+        if checksums.keys() != self.entries:
+            differ = sorted(set(checksums).symmetric_difference(self.entries))
+            raise self.fail(
+                f"its manifest.json records checksums for other entries than it lists (differing: {_short(differ)}); "
+                "the file is corrupt."
+            )
+        digests = {}
+        for name, text in checksums.items():
+            match = _CHECKSUM.fullmatch(text) if isinstance(text, str) else None
+            if match is None:
+                raise self.fail(
+                    f"its manifest.json records the checksum {_short(text)} for {name!r}, not 'xxh3_64:' and 16 "
+                    "hexadecimal digits; the file is corrupt."
+                )
+            digests[name] = int(match[1], 16)
+        return digests
 
     def _entries(self, entries: Any) -> frozenset[str]:
         if not isinstance(entries, list):
@@ -844,13 +1000,27 @@ def read_container(
     kind: str | None = None,
     max_member_bytes: int | None = None,
     max_json_bytes: int | None = None,
+    mmap: bool = False,
 ) -> Container:
     """Read a ModularML file, checking its format, version, kind and every entry.
 
     The file is treated as untrusted: each entry is read within a size limit, JSON within a
     nesting depth (:data:`MAX_JSON_DEPTH`) and integer length (:data:`MAX_INT_DIGITS`), and
     anything ModularML would not have written (an unlisted or repeated entry, an unknown
-    compression, a malformed tag or array header) is refused.
+    compression, a malformed tag or array header) is refused. In a version-2 file every entry's
+    bytes are checked against the XXH3-64 digest the manifest records before any of them is
+    decoded (verify-on-load; nothing is skipped); a version-1 file's entries are checked against
+    their zip CRC-32.
+
+    Arrays and tables are views of the bytes read, never copies of them, and read-only. By
+    default the bytes are read into memory that belongs to the result: later changes to the
+    file (overwritten, truncated, deleted) cannot reach it. With ``mmap=True`` they are views of
+    the file mapped read-only, which saves the copy (and the memory: the pages are the page
+    cache's) but keeps the file's data in use for as long as an array or table lives:
+    ModularML's own saves replace a file by renaming a new one over it, and a deleted file stays
+    readable while it is mapped, so both are safe; but a program that rewrites the file *in
+    place* (``cp`` onto it, truncating it) changes what the arrays hold, or makes reading them
+    crash the process (SIGBUS). Use ``mmap=True`` only for files nothing rewrites in place.
 
     Args:
         filepath: The file.
@@ -859,6 +1029,9 @@ def read_container(
             uses :data:`MAX_MEMBER_BYTES` (16 GiB).
         max_json_bytes: Most bytes ``manifest.json``, ``config.json`` or ``state.json`` may hold;
             ``None`` (the default) uses :data:`MAX_JSON_BYTES` (256 MiB).
+        mmap: Map the file instead of reading it (see above). Defaults to False. Entries of
+            version-1 files, and entries that other zip tools compressed or left unaligned,
+            are read into memory all the same.
 
     Returns:
         Container: Manifest, config and state.
@@ -885,15 +1058,22 @@ def read_container(
         raise SerializationError(f"Cannot load {str(path)!r}: it is a folder, not a ModularML file.")
     if not path.is_file():
         raise FileNotFoundError(f"No ModularML file at {str(path)!r}.")
+    handle = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below on every path
     try:
-        archive = zipfile.ZipFile(path)
+        archive = zipfile.ZipFile(handle)
     except Exception as exc:  # BadZipFile, OSError, and whatever a malformed directory raises
+        handle.close()
         raise SerializationError(
             f"Cannot load {str(path)!r}: it is not a ModularML file (not a readable zip archive: {exc}). It may be "
             "truncated, corrupt, or a file of another format."
         ) from None
-    with archive:
-        reader = _Reader(path, archive, **limits)
+    with handle, archive:
+        reader = _Reader(path, archive, handle, **limits)
+        if mmap:
+            try:
+                reader.mapping = _mmap.mmap(handle.fileno(), 0, access=_mmap.ACCESS_READ)
+            except (OSError, ValueError) as exc:
+                raise reader.fail(f"it cannot be memory-mapped ({exc}); load it with mmap=False.") from None
         try:
             return reader.load(kind)
         except SerializationError:

@@ -2,9 +2,10 @@
 
 A loader must either load a file or raise :class:`~modularml.errors.SerializationError`, and
 must never run code named by the file. These helpers build the files to check that with:
-:func:`rewrite_member` changes one member of a saved file (a crafted manifest, config or state),
-and :func:`damaged_variants` derives a bounded, seeded corpus of damaged copies (truncations,
-bit flips, swapped and dropped members, crafted JSON values) from a good file.
+:func:`rewrite_member` changes one member of a saved file (a crafted manifest, config or state;
+the manifest's checksums are recomputed, see :func:`seal`), and :func:`damaged_variants` derives
+a bounded, seeded corpus of damaged copies (truncations, bit flips, swapped and dropped
+members, crafted JSON values) from a good file.
 
 Example:
     >>> for label, data in damaged_variants(path, seed=0, count=50):
@@ -26,7 +27,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["damaged_variants", "members", "pack", "rewrite_member"]
+from modularml.io.zipwrite import checksum
+
+__all__ = ["damaged_variants", "members", "pack", "rewrite_member", "seal"]
 
 
 def members(path: str | Path) -> dict[str, bytes]:
@@ -35,12 +38,44 @@ def members(path: str | Path) -> dict[str, bytes]:
         return {info.filename: archive.read(info) for info in archive.infolist()}
 
 
-def pack(entries: dict[str, bytes] | list[tuple[str, bytes]]) -> bytes:
-    """A zip archive (members stored, as ModularML writes them) of ``entries``, as bytes.
+def seal(entries: dict[str, bytes] | list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """``entries`` with the manifest's checksums recomputed for the members they hold.
 
-    A list of pairs may repeat a name (a duplicate member).
+    A ModularML file (format version 2) records an XXH3-64 digest of every member in its
+    manifest, so a member changed by hand is refused as damaged before anything reads it. A
+    deliberate attacker recomputes the digests; this does the same, so that a crafted member
+    reaches the checks behind the digest (its JSON limits, tags, ``.npy`` header, Arrow
+    validation). A manifest that is not a JSON object with a ``checksums`` object is left as it
+    is, and so is a checksum whose member is absent. A repeated name is sealed with its first data.
     """
     pairs = list(entries.items()) if isinstance(entries, dict) else list(entries)
+    index = next((i for i, (name, _) in enumerate(pairs) if name == "manifest.json"), None)
+    if index is None:
+        return pairs
+    try:
+        manifest = json.loads(pairs[index][1])
+    except (ValueError, RecursionError):  # a crafted manifest: nothing to seal
+        return pairs
+    checksums = manifest.get("checksums") if isinstance(manifest, dict) else None
+    if not isinstance(checksums, dict):
+        return pairs
+    data = {}
+    for name, member in pairs:
+        data.setdefault(name, member)
+    for name in checksums:
+        if name in data:
+            checksums[name] = checksum(data[name])
+    pairs[index] = ("manifest.json", json.dumps(manifest, indent=1).encode())
+    return pairs
+
+
+def pack(entries: dict[str, bytes] | list[tuple[str, bytes]], *, sealed: bool = True) -> bytes:
+    """A zip archive (members stored, as ModularML writes them) of ``entries``, as bytes.
+
+    A list of pairs may repeat a name (a duplicate member). With ``sealed`` (the default) the
+    manifest's checksums are recomputed first (:func:`seal`), as an attacker would.
+    """
+    pairs = seal(entries) if sealed else (list(entries.items()) if isinstance(entries, dict) else list(entries))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         for name, data in pairs:

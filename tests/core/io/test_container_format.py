@@ -12,6 +12,7 @@ import pytest
 from modularml.errors import FileCollisionError, InvalidArgumentError, SerializationError
 from modularml.io import container as container_module
 from modularml.io import container_path, read_container, write_container
+from modularml.testing.hostile_files import seal
 
 
 class Thing:
@@ -37,7 +38,8 @@ def test_round_trip_of_every_value_type(tmp_path: Path) -> None:
     assert loaded.kind == "fs"
     assert loaded.class_path == f"{Thing.__module__}:Thing"
     assert loaded.manifest["format"] == "modularml"
-    assert loaded.manifest["format_version"] == 1
+    assert loaded.manifest["format_version"] == 2
+    assert set(loaded.manifest["checksums"]) == set(loaded.manifest["entries"])
     state = loaded.state
     assert state["array"].dtype == np.float32
     assert state["array"].tolist() == np.arange(12).reshape(3, 4).tolist()
@@ -94,7 +96,7 @@ def test_a_crash_mid_write_leaves_no_file_under_the_real_name(tmp_path: Path, mo
 def test_a_crash_mid_overwrite_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _write(tmp_path / "t")
     before = path.read_bytes()
-    monkeypatch.setattr(np.lib.format, "write_array", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    monkeypatch.setattr(pa.ipc, "new_stream", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         _write(tmp_path / "t", overwrite=True)
     assert path.read_bytes() == before
@@ -159,7 +161,7 @@ def _rewrite(path: Path, replace: dict[str, bytes | None]) -> None:
         else:
             entries[name] = data
     with zipfile.ZipFile(path, "w") as archive:
-        for name, data in entries.items():
+        for name, data in seal(entries):  # the checksums recomputed: the crafted entry meets its own check
             archive.writestr(name, data)
 
 
@@ -226,4 +228,4 @@ def test_writes_are_durable_and_leave_no_temporary_files(tmp_path: Path, monkeyp
     _write(tmp_path / "t")
     assert synced
     assert [p.name for p in tmp_path.iterdir()] == ["t.fs.mml"]
-    assert container_module.FORMAT_VERSION == 1
+    assert container_module.FORMAT_VERSION == 2

@@ -27,6 +27,7 @@ from modularml.errors import FileWriteError, InvalidArgumentError, ModularMLErro
 from modularml.io import atomic as atomic_module
 from modularml.io import atomic_write, read_container, write_container
 from modularml.io import container as container_module
+from modularml.testing.hostile_files import seal
 
 MiB = 2**20
 
@@ -48,8 +49,15 @@ def _members(path: Path) -> list[tuple[str, bytes]]:
         return [(info.filename, archive.read(info)) for info in archive.infolist()]
 
 
-def _pack(path: Path, members: list[tuple[str, bytes] | tuple[str, bytes, int]]) -> Path:
-    """Write ``members`` (name, data[, compress_type]) as the zip at ``path``; a name may repeat."""
+def _pack(path: Path, members: list[tuple[str, bytes] | tuple[str, bytes, int]], *, sealed: bool = True) -> Path:
+    """Write ``members`` (name, data[, compress_type]) as the zip at ``path``; a name may repeat.
+
+    With ``sealed`` the manifest's checksums are recomputed (as an attacker would), so that a
+    crafted member meets the check it is aimed at rather than the checksum.
+    """
+    if sealed:
+        manifest = dict(seal([(name, data) for name, data, *_ in members])).get("manifest.json")
+        members = [(n, manifest if n == "manifest.json" else d, *rest) for n, d, *rest in members]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "Duplicate name", on purpose
         with zipfile.ZipFile(path, "w") as archive:
@@ -518,7 +526,7 @@ def test_the_manifest_class_must_be_module_qualname(tmp_path: Path, class_path) 
     [
         ({"kind": ["fs"]}, r"names an unknown kind \['fs'\]"),
         ({"format_version": True}, "invalid format_version True"),
-        ({"format_version": 2, "modularml_version": "9" * 1000}, r"format version 2 by modularml '9{20,}\.\.\.9+'"),
+        ({"format_version": 3, "modularml_version": "9" * 1000}, r"format version 3 by modularml '9{20,}\.\.\.9+'"),
     ],
 )
 def test_manifest_fields_of_the_wrong_type(tmp_path: Path, change, pattern: str) -> None:
