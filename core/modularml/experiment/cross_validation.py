@@ -398,7 +398,11 @@ class CrossValidation:
         return PhaseGroup(self.label, [self.phase])
 
     def _initial_state(self, experiment: Experiment) -> dict[str, Any]:
-        """The experiment's state without its history and with a built model graph (every fold starts from it)."""
+        """The experiment's state without its history and with a built model graph (every fold starts from it).
+
+        An unbuilt graph is built in a context of its own with the generators seeded from :attr:`seed`,
+        so that every run of this cross-validation starts its folds from the same weights.
+        """
         from modularml.experiment.experiment import Experiment as _Experiment
         from modularml.plugins.resolver import loading
 
@@ -407,11 +411,19 @@ class CrossValidation:
         graph = experiment.model_graph
         if graph is None or graph.get_state()["is_built"]:
             return state
-        with ExperimentContext().activate() as ctx, loading(what="cross-validation", allow_packaged_code=True):
-            scratch = _Experiment(experiment.label, ctx=ctx)
-            restore_experiment(state, experiment=scratch, allow_packaged_code=True)
-            scratch.model_graph.ensure_built()
-            return scratch.get_state()
+        from modularml.backends.randomness import capture_rng_state, restore_rng_state
+
+        backends = sorted({str(n.backend) for n in graph.nodes.values() if getattr(n, "backend", None)})
+        saved = capture_rng_state(backends)  # the caller's generators are left as they were
+        try:
+            with ExperimentContext().activate() as ctx, loading(what="cross-validation", allow_packaged_code=True):
+                scratch = _Experiment(experiment.label, ctx=ctx)
+                restore_experiment(state, experiment=scratch, allow_packaged_code=True)
+                seed_everything(self.seed, backends=backends)  # the same initial weights on every run
+                scratch.model_graph.ensure_built()
+                return scratch.get_state()
+        finally:
+            restore_rng_state(saved)
 
     def run(
         self,
