@@ -412,6 +412,21 @@ class FeatureSet(ExperimentNode, SplitMixin, SampleCollectionMixin, ScalingMixin
         """The splitter records, oldest first (what ``copy(restore_splits=True)`` re-applies)."""
         return list(self._split_records)
 
+    def remove_split(self, split_name: str, *, missing_ok: bool = False) -> None:
+        """Remove one split (its rows stay in the FeatureSet; splitter records are kept).
+
+        Raises:
+            KeyError: If there is no such split and ``missing_ok`` is False.
+        """
+        if split_name not in self._splits:
+            if missing_ok:
+                return
+            raise NotRegisteredError(
+                f"FeatureSet {self.label!r} has no split {split_name!r}; available splits: {self.available_splits}."
+            )
+        del self._splits[split_name]
+        self._split_parents.pop(split_name, None)
+
     def clear_splits(self) -> None:
         """Remove every split and splitter record."""
         self._splits.clear()

@@ -265,16 +265,13 @@ def run_fold(item: Mapping[str, Any]) -> dict[str, Any]:
             for node_id, splits in item["splits"].items():
                 fs = ctx.get_node(node_id=node_id, enforce_type="FeatureSet")
                 for name in splits:
-                    fs._splits.pop(name, None)
-                    fs._split_parents.pop(name, None)
+                    fs.remove_split(name, missing_ok=True)
                 for name, rows in splits.items():
                     fs.add_split(FeatureSetView.trusted(fs, _readonly(rows), fs.schema.names, name))
                 fs.refit_scalers(next(iter(splits)))  # the fold's training split
             plan = plan_from_config(item["plan"])
         graph = experiment.model_graph
-        backends = sorted(
-            {str(n.backend) for n in graph.nodes.values() if getattr(n, "backend", None)} if graph else ()
-        )
+        backends = graph.backends if graph is not None else []
         seed_everything(int(item["seed"]), backends=backends)
         with experiment.disable_checkpointing():
             results = experiment.run_group(plan, **dict(item.get("flags") or {}))
@@ -413,7 +410,7 @@ class CrossValidation:
             return state
         from modularml.backends.randomness import capture_rng_state, restore_rng_state
 
-        backends = sorted({str(n.backend) for n in graph.nodes.values() if getattr(n, "backend", None)})
+        backends = graph.backends
         saved = capture_rng_state(backends)  # the caller's generators are left as they were
         try:
             with ExperimentContext().activate() as ctx, loading(what="cross-validation", allow_packaged_code=True):

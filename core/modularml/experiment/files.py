@@ -28,7 +28,7 @@ import numpy as np
 from modularml.backends.components import import_path
 from modularml.context import ExperimentContext
 from modularml.data.featureset import FeatureSet
-from modularml.errors import InvalidArgumentError, SerializationError
+from modularml.errors import SerializationError
 from modularml.experiment.run import ExperimentRun
 from modularml.graph.model_graph import ModelGraph
 from modularml.phases.base import ExperimentPhase
@@ -319,10 +319,3 @@ def unpack_checkpoint_files(files: Mapping[str, Any], directory: Path) -> dict[s
             raise
         written[name] = target
     return written
-
-
-def check_label(label: Any) -> str:
-    """A checkpoint or file name given by the user: a non-empty string."""
-    if not isinstance(label, str) or not label:
-        raise InvalidArgumentError(f"A checkpoint name is a non-empty string; got {label!r}.")
-    return label

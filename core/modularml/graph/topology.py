@@ -164,6 +164,11 @@ class GraphTopology:
         return dict(self._nodes)
 
     @property
+    def backends(self) -> list[str]:
+        """Names of the backends the graph's model nodes run on, sorted (what a run seeds and checkpoints)."""
+        return sorted({str(n.backend) for n in self._nodes.values() if getattr(n, "backend", None) is not None})
+
+    @property
     def node_labels(self) -> set[str]:
         """The set of unique node labels in this ModelGraph."""
         return {n.label for n in self._nodes.values()}

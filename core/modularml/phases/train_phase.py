@@ -446,7 +446,6 @@ class TrainPhase(ExperimentPhase):
         from modularml.results.serialization import results_to_state
 
         graph = self.resolve_model_graph()
-        backends = {str(node.backend) for node in graph.nodes.values() if getattr(node, "backend", None) is not None}
         ckpt = self._run_ckpt.checkpointing if self._run_ckpt is not None else None
         records = None
         if ckpt is not None:
@@ -461,7 +460,7 @@ class TrainPhase(ExperimentPhase):
             "n_epochs": self.n_epochs,
             "epoch_total": self._epoch_total,
             "stop_requested": self._stop_requested,
-            "rng": capture_rng_state(backends),
+            "rng": capture_rng_state(graph.backends),
             "callbacks": [
                 {"class": import_path(type(cb)), "label": cb.label, "state": cb.get_state()} for cb in self.callbacks
             ],

@@ -268,3 +268,17 @@ def test_failing_split_leaves_everything_unchanged(fs: FeatureSet) -> None:
 
 def test_column_spec_is_reachable_from_schema(fs: FeatureSet) -> None:
     assert fs.schema["features.voltage.raw"] == ColumnSpec("features", "voltage", "raw", (8,), "float32")
+
+
+def test_remove_split_keeps_the_rows_and_the_other_splits() -> None:
+    from modularml.datasets import make_featureset
+
+    fs = make_featureset("cells", n_samples=40, seed=0)
+    fs.split_random({"train": 0.5, "val": 0.5}, seed=1)
+    n = len(fs)
+    fs.remove_split("val")
+    assert fs.available_splits == ["train"]
+    assert len(fs) == n
+    with pytest.raises(KeyError, match="no split 'val'"):
+        fs.remove_split("val")
+    fs.remove_split("val", missing_ok=True)
