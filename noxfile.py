@@ -160,9 +160,9 @@ def tracking(session: nox.Session) -> None:
 
 @nox.session
 def ray(session: nox.Session) -> None:
-    """The Ray executor on a local Ray and on a `ray start` head (with PyTorch, for the thread counts it sees)."""
+    """The Ray executor on a local Ray and on a `ray start` head, and cross-validation folds on Ray (with PyTorch)."""
     _warn_if_disk_short(session)
-    session.install(*_editable(CORE, NUMPY_PLUGIN, RAY_PLUGIN), RAY, TORCH, *TEST_TOOLS)
+    session.install(*_editable(CORE, NUMPY_PLUGIN, BACKENDS["torch"], RAY_PLUGIN), RAY, TORCH, *TEST_TOOLS)
     session.run("pytest", "tests/ray", *session.posargs)
 
 
