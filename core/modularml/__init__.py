@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from modularml._version import __version__
-from modularml.backends import Backend, BackendProtocol, backend_of, get_backend, seed_everything
+from modularml.backends import Accelerator, Backend, BackendProtocol, backend_of, get_backend, seed_everything
 from modularml.context import ExperimentContext, ExperimentNode, RegistrationPolicy
 from modularml.errors import (
     BackendNotInstalledError,
@@ -148,6 +148,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "STREAM_DEFAULT",
+    "Accelerator",
     "AppliedLoss",
     "ComputeNode",
     "ConcatNode",

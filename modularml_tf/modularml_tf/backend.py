@@ -20,7 +20,7 @@ from numpy.typing import DTypeLike
 
 from modularml.backends.common import require_device
 from modularml.backends.padding import PadWidth, check_pad_mode, normalize_pad_width, pad_index_map
-from modularml.errors import DeviceError, InvalidArgumentError
+from modularml.errors import DeviceError, InvalidArgumentError, InvalidTypeError
 from modularml_tf.training import TensorflowTraining
 
 # TensorFlow reads this when its C++ runtime loads: hide its INFO and WARNING lines unless the
@@ -127,6 +127,41 @@ class TensorflowBackend(TensorflowTraining):
         if kind == "GPU":
             return f"cuda:{index}"
         raise DeviceError(f"TensorFlow device {raw!r} has no ModularML name; ModularML knows CPUs and GPUs.")
+
+    def to_device(self, value: Any, device: str, *, pin_memory: bool = False) -> Any:
+        """``value`` on ``device`` (itself when it is there already): a copy made inside ``tf.device``.
+
+        ``pin_memory`` is ignored: TensorFlow stages host copies itself.
+
+        Raises:
+            DeviceError: If ``device`` is unknown or not available here.
+        """
+        target = self.canonical_device(device)
+        if self.device_of(value) == target:
+            return value
+        with self._placement(target):
+            return tf.identity(value)
+
+    def model_device(self, model: Any) -> str:
+        """The device of a TensorFlow model's variables (where they will be created, before it is built)."""
+        return str(getattr(model, "device", None) or "cpu")
+
+    def place_model(self, model: Any, device: str) -> None:
+        """Put a TensorFlow model (a :class:`~modularml_tf.models.TensorflowBaseModel`) on ``device``.
+
+        A built model is rebuilt there with its weights (variables cannot move).
+
+        Raises:
+            DeviceError: If ``device`` is unknown or not available here.
+            InvalidTypeError: If ``model`` is not a ModularML TensorFlow model.
+        """
+        to_device = getattr(model, "to_device", None)
+        if not callable(to_device):
+            raise InvalidTypeError(
+                f"The tensorflow backend places ModularML TensorFlow models (TensorflowBaseModel); got "
+                f"{type(model).__name__}."
+            )
+        to_device(self.canonical_device(device))
 
     def seed(self, seed: int) -> None:
         """Seed TensorFlow's global seed, Keras' global ``SeedGenerator``, numpy's and Python's global generators.

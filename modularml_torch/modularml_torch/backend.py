@@ -16,7 +16,7 @@ from numpy.typing import DTypeLike
 from modularml.backends import normalize_pad_width, pad_index_map
 from modularml.backends.common import require_device
 from modularml.backends.padding import PadWidth, check_pad_mode
-from modularml.errors import InvalidArgumentError
+from modularml.errors import InvalidArgumentError, InvalidTypeError
 from modularml_torch.training import TorchTraining, as_torch_dtype
 
 __all__ = ["TorchBackend"]
@@ -71,6 +71,40 @@ class TorchBackend(TorchTraining):
         if device.type in ("cpu", "mps"):
             return device.type
         return str(device)
+
+    def to_device(self, value: torch.Tensor, device: str, *, pin_memory: bool = False) -> torch.Tensor:
+        """``value`` on ``device`` (itself when it is there already).
+
+        With ``pin_memory``, a CPU tensor going to a CUDA device is copied into page-locked memory
+        first and then to the device without blocking (``Tensor.pin_memory``, ``non_blocking``).
+
+        Raises:
+            DeviceError: If ``device`` is unknown or not available here.
+        """
+        target = self._check_device(device)
+        if self.device_of(value) == target:
+            return value
+        if pin_memory and target.startswith("cuda") and value.device.type == "cpu":
+            return value.pin_memory().to(target, non_blocking=True)
+        return value.to(target)
+
+    def model_device(self, model: Any) -> str:
+        """The device of a torch model's parameters (where they will be created, before it is built)."""
+        return str(getattr(model, "device", None) or "cpu")
+
+    def place_model(self, model: Any, device: str) -> None:
+        """Move a torch model (a :class:`~modularml_torch.models.TorchBaseModel`) to ``device``.
+
+        Raises:
+            DeviceError: If ``device`` is unknown or not available here.
+            InvalidTypeError: If ``model`` is not a ModularML torch model.
+        """
+        to_device = getattr(model, "to_device", None)
+        if not callable(to_device):
+            raise InvalidTypeError(
+                f"The torch backend places ModularML torch models (TorchBaseModel); got {type(model).__name__}."
+            )
+        to_device(self._check_device(device))
 
     def seed(self, seed: int) -> None:
         """Seed torch's generators on every device (``torch.manual_seed``, ``torch.cuda.manual_seed_all``)."""

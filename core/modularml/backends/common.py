@@ -132,6 +132,8 @@ def require_device(device: str | None, available: Callable[[], Sequence[str]], *
     if canonical not in devices:
         given = "" if canonical == device else f" (given as {device!r})"
         raise DeviceError(
-            f"Device {canonical!r}{given} is not available to the {backend!r} backend; available devices: {devices}."
+            f"Device {canonical!r}{given} is not available to the {backend!r} backend; available devices: {devices}. "
+            "Choose one of those (e.g. Accelerator('cpu')), or run where that device is visible (a machine with it, "
+            f"CUDA_VISIBLE_DEVICES, a {backend} build with its support)."
         )
     return canonical

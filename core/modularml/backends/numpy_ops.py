@@ -39,10 +39,35 @@ class NumpyTensorOps:
     def _check_device(self, device: str | None) -> None:
         canonical = normalize_device(device)
         if canonical != "cpu":
-            raise DeviceError(f"Device {device!r} is not available to the {self.name!r} backend; it runs on 'cpu'.")
+            given = "" if canonical == device else f" (given as {device!r})"
+            raise DeviceError(
+                f"Device {canonical!r}{given} is not available to the {self.name!r} backend; available "
+                "devices: ['cpu']. Run its nodes on the CPU (Accelerator('cpu'), or no accelerator)."
+            )
 
     def device_of(self, value: Any) -> str:
         return "cpu"
+
+    def to_device(self, value: Any, device: str, *, pin_memory: bool = False) -> Any:
+        """``value`` itself: numpy arrays live on the CPU, the only device here.
+
+        Raises:
+            DeviceError: For any device but ``"cpu"``.
+        """
+        self._check_device(device)
+        return value
+
+    def model_device(self, model: Any) -> str:
+        """Always ``"cpu"``."""
+        return "cpu"
+
+    def place_model(self, model: Any, device: str) -> None:
+        """Nothing to move: models of this backend run on the CPU.
+
+        Raises:
+            DeviceError: For any device but ``"cpu"``.
+        """
+        self._check_device(device)
 
     def seed(self, seed: int) -> None:
         """Seed this backend's generator and numpy's global one (used by estimators without ``random_state``)."""

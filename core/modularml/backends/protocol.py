@@ -76,6 +76,31 @@ class BackendProtocol(Protocol):
         """Canonical device name of a native value."""
         ...
 
+    def to_device(self, value: Any, device: str, *, pin_memory: bool = False) -> Any:
+        """A native tensor on ``device`` (the same object when it is there already).
+
+        With ``pin_memory``, a CPU tensor going to a CUDA device is staged in page-locked memory
+        and copied asynchronously, where the framework supports it (ignored elsewhere). Batches
+        are moved through this once per step (:class:`~modularml.Accelerator`).
+
+        Raises:
+            DeviceError: If ``device`` is unknown or not available here.
+        """
+        ...
+
+    def model_device(self, model: ModelProtocol) -> str:
+        """Canonical device a model of this backend computes on (where its parameters are or will be created)."""
+        ...
+
+    def place_model(self, model: ModelProtocol, device: str) -> None:
+        """Put a model of this backend on ``device``; layers built later are created there.
+
+        Raises:
+            DeviceError: If ``device`` is unknown or not available here (the model is then left
+                where it was).
+        """
+        ...
+
     def seed(self, seed: int) -> None:
         """Seed the framework's random number generators (all devices)."""
         ...

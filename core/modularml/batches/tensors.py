@@ -37,13 +37,17 @@ class TargetFormat:
         name: The format as given (lower case).
         backend: The backend implementation, or ``None`` for numpy.
         as_dict: Keep column dicts (``"dict_numpy"``, ``"dict_torch"``) instead of stacking them.
-        device: Device for backend tensors (``None``: the backend's default).
+        device: Device for backend tensors (``None``: the backend's default). Native tensors on
+            another device are moved there (:meth:`BackendProtocol.to_device`).
+        pin_memory: Copy host arrays to ``device`` through page-locked memory, asynchronously
+            (where the backend supports it).
     """
 
     name: str
     backend: Any = None
     as_dict: bool = False
     device: str | None = None
+    pin_memory: bool = False
 
     @property
     def is_numpy(self) -> bool:
@@ -105,14 +109,14 @@ def resolve_format(fmt: Any, *, device: str | None = None) -> TargetFormat:
     raise InvalidArgumentError(f"Unknown batch format {fmt!r}. Available here: {usable}.")
 
 
-def backend_format(backend: Any, *, device: str | None = None) -> TargetFormat:
+def backend_format(backend: Any, *, device: str | None = None, pin_memory: bool = False) -> TargetFormat:
     """The :class:`TargetFormat` of a backend given by name, :class:`~modularml.Backend` or implementation."""
     from modularml.backends import get_backend
 
     impl = get_backend(backend) if isinstance(backend, str) else backend
     if not hasattr(impl, "from_numpy"):
         raise InvalidTypeError(f"backend is a backend name (e.g. 'torch') or implementation; got {backend!r}.")
-    return TargetFormat(str(getattr(impl, "name", "backend")), impl, device=device)
+    return TargetFormat(str(getattr(impl, "name", "backend")), impl, device=device, pin_memory=pin_memory)
 
 
 def to_numpy(value: Any) -> np.ndarray:
@@ -135,11 +139,15 @@ def _convert_array(value: Any, target: TargetFormat) -> Any:
     if target.backend is None:
         return value if type(value) is np.ndarray else to_numpy(value)
     impl = target.backend
-    if impl.is_native(value) and target.device is None:
-        return value
+    if impl.is_native(value):
+        if target.device is None:
+            return value
+        return impl.to_device(value, target.device, pin_memory=target.pin_memory)
     array = to_numpy(value)
     if _is_text(array):
         return array
+    if target.pin_memory and target.device is not None:
+        return impl.to_device(impl.from_numpy(array), target.device, pin_memory=True)
     return impl.from_numpy(array, device=target.device)
 
 

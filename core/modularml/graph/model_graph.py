@@ -146,6 +146,37 @@ class ModelGraph(GraphTopology, GraphTraining):
         )
 
     # ------------------------------------------------------------------ config and state
+    def place_nodes(self, nodes: Sequence[GraphNode] | None = None, accelerator: Any = None) -> bool:
+        """Put the models of ``nodes`` (every node when None) on their devices before a phase runs.
+
+        Each model node's own accelerator wins over ``accelerator`` (the phase's); see
+        :meth:`ModelNode.place`. When a model moves, a built global optimizer is rebuilt over the
+        moved parameters with its state kept.
+
+        Returns:
+            bool: Whether any model moved.
+
+        Raises:
+            DeviceError: If a node's device is not available to its backend; nodes placed before
+                it stay where they went.
+        """
+        from modularml.backends.devices import as_accelerator
+
+        accelerator = as_accelerator(accelerator)
+        nodes = self.topological_order if nodes is None else list(nodes)
+        placeable = [n for n in nodes if callable(getattr(n, "place", None))]
+        optimizer = self._optimizer
+        state = None
+        if optimizer is not None and optimizer.is_built and any(n.needs_move(accelerator) for n in placeable):
+            state = optimizer.get_state()
+        moved = False
+        for node in placeable:
+            moved = node.place(accelerator) or moved
+        if moved and state is not None:
+            self._build_global_optimizer(force=True)
+            optimizer.set_state(state)
+        return moved
+
     def get_config(self) -> dict[str, Any]:
         """Configuration of this graph: label, node configs (topological order) and global optimizer."""
         return {

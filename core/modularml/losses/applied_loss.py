@@ -226,7 +226,8 @@ class AppliedLoss:
                 if out_dtype is None and reference is not None:
                     out_dtype = _numpy_dtype(reference)
                 dtype = out_dtype if (out_dtype is not None and array.dtype.kind in "fiub") else None
-                value = impl.from_numpy(np.ascontiguousarray(array), dtype=dtype)
+                device = None if reference is None else impl.device_of(reference)  # targets go where outputs are
+                value = impl.from_numpy(np.ascontiguousarray(array), dtype=dtype, device=device)
             if reference is not None:
                 value = self._fit_shape(impl, value, reference)
             values[name] = value
@@ -271,7 +272,7 @@ class AppliedLoss:
             weights = weights + rw.astype(np.float64)
             mask &= rm.astype(bool)
         weights = (weights / len(roles)) * mask
-        w = impl.from_numpy(weights.astype(w_dtype))
+        w = impl.from_numpy(weights.astype(w_dtype), device=impl.device_of(per_sample))
         return impl.sum(per_sample * w) * (self.weight / max(n, 1))
 
     def _backend_impl(self, batch: Batch) -> Any:

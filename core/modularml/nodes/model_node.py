@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from modularml.backends.backend import Backend, get_backend
+from modularml.backends.devices import Accelerator, as_accelerator
 from modularml.batches import Batch, ExecutionContext, RoleData, SampleData
 from modularml.batches.tensors import backend_format
 from modularml.errors import (
+    DeviceError,
     InvalidArgumentError,
     InvalidTypeError,
     ModelForwardError,
@@ -68,6 +70,7 @@ class ModelNode(ComputeNode):
         upstream_ref: Any,
         optimizer: Optimizer | None = None,
         *,
+        accelerator: Accelerator | str | None = None,
         node_id: str | None = None,
         register: bool = True,
     ) -> None:
@@ -79,13 +82,19 @@ class ModelNode(ComputeNode):
                 backend claims (wrapped automatically).
             upstream_ref: The upstream FeatureSet (or view, or reference) or graph node.
             optimizer (Optimizer | None): Optimizer to use during stage-wise training.
+            accelerator (Accelerator | str | None): Where this node runs (``"cuda:0"`` or an
+                :class:`~modularml.Accelerator`); it wins over a phase's accelerator. Checked
+                against the backend's devices when the model is placed (a phase's start, or the
+                node's first step). None: the phase's, else wherever the model is.
             node_id (str, optional): Used only for de-serialization.
             register (bool, optional): Used only for de-serialization.
 
         Raises:
             TypeError: If the model cannot be wrapped or the optimizer is not an Optimizer.
             ValueError: If the optimizer's backend differs from the model's.
+            DeviceError: If ``accelerator`` is a malformed device string.
         """
+        self._accelerator = as_accelerator(accelerator)
         self._model = wrap_native_model(model)
         if optimizer is not None and not isinstance(optimizer, Optimizer):
             raise InvalidTypeError(f"optimizer is a modularml Optimizer; got {type(optimizer).__name__}.")
@@ -128,14 +137,79 @@ class ModelNode(ComputeNode):
         return str(self._model.backend)
 
     @property
+    def accelerator(self) -> Accelerator | None:
+        """This node's own accelerator (it wins over a phase's), or None."""
+        return self._accelerator
+
+    @accelerator.setter
+    def accelerator(self, value: Accelerator | str | None) -> None:
+        self._accelerator = as_accelerator(value)
+        self.__dict__.pop("_gather_format_cache", None)  # placed again at the next step
+
+    @property
     def _gather_format(self) -> Any:
-        """This node's backend format: BatchView inputs are gathered straight into its tensors."""
+        """This node's backend format, on its model's device: BatchView inputs are gathered straight into it."""
         backend = self._model.backend
         cached = self.__dict__.get("_gather_format_cache")
         if cached is None or cached[0] is not backend:
+            if self._accelerator is not None:
+                self.place()  # a node's own accelerator applies outside phases too
+                return self.__dict__["_gather_format_cache"][1]
             cached = (backend, backend_format(str(backend)))
             self.__dict__["_gather_format_cache"] = cached
         return cached[1]
+
+    def needs_move(self, accelerator: Accelerator | None = None) -> bool:
+        """Whether :meth:`place` with ``accelerator`` (a phase's) would move the model to another device."""
+        chosen = self._accelerator if self._accelerator is not None else accelerator
+        return chosen is not None and get_backend(self.backend).model_device(self._model) != chosen.device
+
+    def place(self, accelerator: Accelerator | None = None) -> bool:
+        """Put the model on the device of this node's accelerator, else of ``accelerator`` (a phase's).
+
+        With neither, the model stays where it is. Batches of later steps are gathered onto the
+        model's device (features, targets, weights and masks, once per step), pinned where the
+        accelerator asks for it. A built optimizer's state moves with the model. Phases call
+        this when they start.
+
+        Args:
+            accelerator: The phase's accelerator; this node's own wins over it.
+
+        Returns:
+            bool: Whether the model moved.
+
+        Raises:
+            DeviceError: If the device is not available to the node's backend (the message names
+                the device, the available ones and what to do); the model is left where it was.
+        """
+        chosen = self._accelerator if self._accelerator is not None else accelerator
+        impl = get_backend(self.backend)
+        moved = False
+        if chosen is not None and impl.model_device(self._model) != chosen.device:
+            try:
+                self._move_model(impl, chosen.device)
+            except DeviceError as exc:
+                whose = "its own accelerator" if chosen is self._accelerator else "the phase's accelerator"
+                raise DeviceError(
+                    f"ModelNode {self.label!r} ({str(self.backend)!r} backend) cannot run on {chosen.device!r}, "
+                    f"{whose}: {exc} To keep only this node elsewhere, give it its own, e.g. "
+                    "ModelNode(..., accelerator='cpu')."
+                ) from exc
+            moved = True
+        device = impl.model_device(self._model)
+        pin = chosen is not None and chosen.pins
+        target = backend_format(str(self.backend), device=None if device == "cpu" else device, pin_memory=pin)
+        self.__dict__["_gather_format_cache"] = (self._model.backend, target)
+        return moved
+
+    def _move_model(self, impl: Any, device: str) -> None:
+        """Move the model to ``device``; a built optimizer is rebuilt over the moved parameters, its state kept."""
+        optimizer = self._optimizer
+        state = optimizer.get_state() if optimizer is not None and optimizer.is_built else None
+        impl.place_model(self._model, device)
+        if state is not None:
+            optimizer.build(parameters=self.parameters(), backend=self.backend, force_rebuild=True)
+            optimizer.set_state(state)
 
     @property
     def is_built(self) -> bool:
@@ -480,6 +554,7 @@ class ModelNode(ComputeNode):
             **self._base_config(),
             "model": self._model.get_config(),
             "optimizer": None if self._optimizer is None else self._optimizer.get_config(),
+            "accelerator": None if self._accelerator is None else self._accelerator.get_config(),
         }
 
     @classmethod
@@ -498,6 +573,7 @@ class ModelNode(ComputeNode):
             model,
             refs[0] if refs else None,
             optimizer,
+            accelerator=as_accelerator(config.get("accelerator")),
             node_id=config.get("node_id"),
             register=register,
         )
@@ -536,4 +612,5 @@ class ModelNode(ComputeNode):
         self._freeze = bool(state.get("frozen", False))
 
     def __repr__(self) -> str:
-        return f"ModelNode(label={self.label!r}, model={self._model!r}, frozen={self._freeze})"
+        placed = "" if self._accelerator is None else f", accelerator={self._accelerator!r}"
+        return f"ModelNode(label={self.label!r}, model={self._model!r}, frozen={self._freeze}{placed})"

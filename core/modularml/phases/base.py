@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from modularml.backends.devices import Accelerator, as_accelerator
 from modularml.context import ExperimentContext
 from modularml.data.references import FeatureSetReference
 from modularml.data.splitting import missing_split_message
@@ -50,10 +51,14 @@ class ExperimentPhase:
         active_nodes (list[str | GraphNode] | None): Nodes to run (with their upstream nodes);
             every node of the model graph when None.
         callbacks (list[Callback] | None): Callbacks run during the phase.
+        accelerator (Accelerator | str | None): Where the phase's model nodes run (``"cuda:0"``
+            or an :class:`~modularml.Accelerator`); a node's own accelerator wins. None: each
+            model stays where it is.
 
     Raises:
         TypeError: For arguments of the wrong type.
         ValueError: For an empty label, no bindings, or two bindings of one head-node input.
+        DeviceError: If ``accelerator`` is a malformed device string.
     """
 
     #: Short name of the phase kind, used in configs.
@@ -69,6 +74,7 @@ class ExperimentPhase:
         losses: Sequence[AppliedLoss] | None = None,
         active_nodes: Sequence[str | GraphNode] | None = None,
         callbacks: Sequence[Callback] | None = None,
+        accelerator: Accelerator | str | None = None,
     ) -> None:
         if not isinstance(label, str) or not label:
             raise InvalidTypeError(f"A phase label is a non-empty string; got {label!r}.")
@@ -103,6 +109,7 @@ class ExperimentPhase:
             if isinstance(active_nodes, str) or not isinstance(active_nodes, Sequence):
                 raise InvalidTypeError(f"active_nodes is a list of nodes, labels or ids; got {active_nodes!r:.100}.")
             self.active_nodes = [resolve_graph_node(n).node_id for n in active_nodes]
+        self.accelerator: Accelerator | None = as_accelerator(accelerator)
         self._callbacks: list[Callback] = []
         for callback in callbacks or []:
             self.add_callback(callback)
@@ -224,6 +231,14 @@ class ExperimentPhase:
         for loss in self.losses:
             graph.resolve_node(loss.node_id)
 
+    def _place_nodes(self, graph: ModelGraph) -> None:
+        """Put the models this phase runs on their devices (a node's accelerator, else the phase's).
+
+        Raises:
+            DeviceError: If a device is not available to a node's backend.
+        """
+        graph.place_nodes(self._execution_nodes(graph), self.accelerator)
+
     def _loss_nodes(self, graph: ModelGraph) -> dict[str, str]:
         return {loss.label: graph.resolve_node(loss.node_id).node_id for loss in self.losses}
 
@@ -260,6 +275,7 @@ class ExperimentPhase:
             "input_sources": [b.get_config() for b in self.input_sources],
             "losses": [loss.get_config() for loss in self.losses],
             "active_nodes": self.active_nodes,
+            "accelerator": None if self.accelerator is None else self.accelerator.get_config(),
         }
 
     @staticmethod
@@ -268,6 +284,7 @@ class ExperimentPhase:
             "input_sources": [InputBinding.from_config(c) for c in config["input_sources"]],
             "losses": [AppliedLoss.from_config(c) for c in config.get("losses") or []],
             "active_nodes": config.get("active_nodes"),
+            "accelerator": as_accelerator(config.get("accelerator")),
         }
 
     def get_config(self) -> dict[str, Any]:

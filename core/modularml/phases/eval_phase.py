@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from modularml.backends.devices import Accelerator
 from modularml.batches import BatchView, ExecutionContext
 from modularml.errors import InvalidArgumentError
 from modularml.losses.applied_loss import AppliedLoss
@@ -77,6 +78,9 @@ class EvalPhase(ExperimentPhase):
         active_nodes (list[GraphNode] | None): Nodes to run; all when None.
         batch_size (int | None): Samples per forward pass; all at once when None.
         callbacks (list[Callback] | None): Callbacks run during the phase.
+        accelerator (Accelerator | str | None): Where its model nodes run (``"cuda:0"``, an
+            :class:`~modularml.Accelerator`); a node's own accelerator wins. Defaults to None (each
+            model stays where it is).
     """
 
     phase_kind = "eval"
@@ -90,9 +94,15 @@ class EvalPhase(ExperimentPhase):
         active_nodes: Sequence[str | GraphNode] | None = None,
         batch_size: int | None = None,
         callbacks: Sequence[Callback] | None = None,
+        accelerator: Accelerator | str | None = None,
     ) -> None:
         super().__init__(
-            label, input_sources=input_sources, losses=losses, active_nodes=active_nodes, callbacks=callbacks
+            label,
+            input_sources=input_sources,
+            losses=losses,
+            active_nodes=active_nodes,
+            callbacks=callbacks,
+            accelerator=accelerator,
         )
         if batch_size is not None and (
             isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
@@ -110,6 +120,7 @@ class EvalPhase(ExperimentPhase):
         active_nodes: Sequence[str | GraphNode] | None = None,
         batch_size: int | None = None,
         callbacks: Sequence[Callback] | None = None,
+        accelerator: Accelerator | str | None = None,
     ) -> EvalPhase:
         """An evaluation phase on ``split`` of the FeatureSet feeding the active head nodes.
 
@@ -123,6 +134,7 @@ class EvalPhase(ExperimentPhase):
             active_nodes=active_nodes,
             batch_size=batch_size,
             callbacks=callbacks,
+            accelerator=accelerator,
         )
 
     def iter_execution(
@@ -143,6 +155,7 @@ class EvalPhase(ExperimentPhase):
         """
         graph = self.resolve_model_graph()
         self._check_against_graph(graph)
+        self._place_nodes(graph)
         if results is not None:
             results.record_loss_nodes(self._loss_nodes(graph))
         started = time.perf_counter()

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from modularml.backends.devices import Accelerator
 from modularml.batches import BatchView, ExecutionContext
 from modularml.losses.applied_loss import AppliedLoss
 from modularml.phases.base import ExperimentPhase, _loss_value
@@ -35,6 +36,9 @@ class FitPhase(ExperimentPhase):
         active_nodes (list[GraphNode] | None): Nodes to fit (with their upstream nodes); all when None.
         freeze_after_fit (bool): Freeze the fitted nodes afterwards. Defaults to True.
         callbacks (list[Callback] | None): Callbacks run during the phase.
+        accelerator (Accelerator | str | None): Where its model nodes run (``"cuda:0"``, an
+            :class:`~modularml.Accelerator`); a node's own accelerator wins. Defaults to None (each
+            model stays where it is).
     """
 
     phase_kind = "fit"
@@ -48,9 +52,15 @@ class FitPhase(ExperimentPhase):
         active_nodes: Sequence[str | GraphNode] | None = None,
         freeze_after_fit: bool = True,
         callbacks: Sequence[Callback] | None = None,
+        accelerator: Accelerator | str | None = None,
     ) -> None:
         super().__init__(
-            label, input_sources=input_sources, losses=losses, active_nodes=active_nodes, callbacks=callbacks
+            label,
+            input_sources=input_sources,
+            losses=losses,
+            active_nodes=active_nodes,
+            callbacks=callbacks,
+            accelerator=accelerator,
         )
         self.freeze_after_fit = bool(freeze_after_fit)
 
@@ -64,6 +74,7 @@ class FitPhase(ExperimentPhase):
         active_nodes: Sequence[str | GraphNode] | None = None,
         freeze_after_fit: bool = True,
         callbacks: Sequence[Callback] | None = None,
+        accelerator: Accelerator | str | None = None,
     ) -> FitPhase:
         """A fit phase on ``split`` of the FeatureSet feeding the active head nodes.
 
@@ -77,12 +88,14 @@ class FitPhase(ExperimentPhase):
             active_nodes=active_nodes,
             freeze_after_fit=freeze_after_fit,
             callbacks=callbacks,
+            accelerator=accelerator,
         )
 
     def iter_execution(self, *, results: FitResults | None = None) -> Iterator[ExecutionContext]:
         """Yield the single ExecutionContext (epoch 0, batch 0) holding all rows, for ``ModelGraph.fit_step``."""
         graph = self.resolve_model_graph()
         self._check_against_graph(graph)
+        self._place_nodes(graph)
         if results is not None:
             results.record_loss_nodes(self._loss_nodes(graph))
         started = time.perf_counter()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modularml.backends.devices import Accelerator
 from modularml.batches import BatchView, ExecutionContext
 from modularml.errors import InvalidArgumentError, InvalidTypeError
 from modularml.io import container_path
@@ -155,6 +156,9 @@ class TrainPhase(ExperimentPhase):
             phase (see :meth:`set_checkpointing`). Defaults to None.
         result_recording (str | ResultRecording): Which execution contexts the results keep.
             Defaults to ``"all"``.
+        accelerator (Accelerator | str | None): Where its model nodes run (``"cuda:0"``, an
+            :class:`~modularml.Accelerator`); a node's own accelerator wins. Defaults to None (each
+            model stays where it is).
 
     Raises:
         ValueError: If no loss is given, a binding has no sampler, or ``n_epochs < 1``.
@@ -174,9 +178,15 @@ class TrainPhase(ExperimentPhase):
         callbacks: Sequence[Callback] | None = None,
         checkpointing: Checkpointing | None = None,
         result_recording: ResultRecording | str = ResultRecording.ALL,
+        accelerator: Accelerator | str | None = None,
     ) -> None:
         super().__init__(
-            label, input_sources=input_sources, losses=losses, active_nodes=active_nodes, callbacks=callbacks
+            label,
+            input_sources=input_sources,
+            losses=losses,
+            active_nodes=active_nodes,
+            callbacks=callbacks,
+            accelerator=accelerator,
         )
         if not self.losses:
             raise InvalidArgumentError(
@@ -215,6 +225,7 @@ class TrainPhase(ExperimentPhase):
         callbacks: Sequence[Callback] | None = None,
         checkpointing: Checkpointing | None = None,
         result_recording: ResultRecording | str = ResultRecording.ALL,
+        accelerator: Accelerator | str | None = None,
     ) -> TrainPhase:
         """A training phase on ``split`` of every FeatureSet feeding the active head nodes.
 
@@ -233,6 +244,7 @@ class TrainPhase(ExperimentPhase):
             callbacks=callbacks,
             checkpointing=checkpointing,
             result_recording=result_recording,
+            accelerator=accelerator,
         )
 
     # ------------------------------------------------------------------ checkpointing
@@ -391,6 +403,7 @@ class TrainPhase(ExperimentPhase):
         self._stop_requested = False
         graph = self.resolve_model_graph()
         self._check_against_graph(graph)
+        self._place_nodes(graph)
         point = None if resume is None else self._resume_point(resume)
         if results is not None:
             if point is not None and point.state.get("results") is not None:
