@@ -332,12 +332,19 @@ class Batch:
         """This batch with every tensor detached from its autograd graph (for recording results).
 
         Returns:
-            Batch: A new batch sharing the detached tensors' memory.
+            Batch: A batch sharing the detached tensors' memory; this batch itself when no tensor
+            had autograd history (batches are immutable).
         """
+        role_data = self._role_data.detach_tensors()
+        weights = None if self._role_weights is None else {r: detach_value(w) for r, w in self._role_weights.items()}
+        if role_data is self._role_data and (
+            weights is None or all(weights[r] is w for r, w in self._role_weights.items())
+        ):
+            return self
         return Batch.trusted(
             self._batch_size,
-            self._role_data.detach_tensors(),
-            None if self._role_weights is None else {r: detach_value(w) for r, w in self._role_weights.items()},
+            role_data,
+            weights,
             None if self._role_masks is None else dict(self._role_masks),
             self._uniform,
             self._format,

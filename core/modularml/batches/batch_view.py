@@ -52,7 +52,7 @@ class BatchView:
         IndexError: If an index is beyond the source's rows.
     """
 
-    __slots__ = ("_all_valid", "_columns", "_role_indices", "_role_weights", "_run", "_source")
+    __slots__ = ("_all_valid", "_columns", "_role_indices", "_role_weights", "_run", "_source", "_span")
 
     def __init__(
         self,
@@ -120,6 +120,7 @@ class BatchView:
         self._columns = None if columns is None else tuple(columns)
         self._all_valid = None
         self._run: tuple[_GatherRun, int] | None = None
+        self._span: tuple[int, int] | None = None
 
     @classmethod
     def trusted(
@@ -129,19 +130,23 @@ class BatchView:
         role_weights: dict[str, np.ndarray] | None,
         columns: tuple[str, ...] | None,
         all_valid: bool | None = None,
+        span: tuple[int, int] | None = None,
     ) -> BatchView:
         """Build a view from validated ``int64`` indices, without checks (samplers build thousands of these).
 
         ``all_valid=True`` promises that no index is negative (samplers know it), sparing a check
-        per batch.
+        per batch. ``span=(start, stop)`` promises that every role's indices are exactly
+        ``range(start, stop)`` (an evaluation chunk): the rows are then copied as one slice instead
+        of gathered row by row, and text columns (sample UUIDs) are read-only views of the source's.
         """
         view = cls.__new__(cls)
         view._source = source
         view._role_indices = role_indices
         view._role_weights = role_weights
         view._columns = columns
-        view._all_valid = all_valid
+        view._all_valid = True if span is not None else all_valid
         view._run = None
+        view._span = span
         return view
 
     @classmethod
@@ -297,7 +302,7 @@ class BatchView:
     def _gather_alone(self, target: TargetFormat, selected: tuple[tuple[tuple[str, str], ...], ...]) -> Batch:
         """This view's rows gathered by themselves (not as part of a window of its run)."""
         role_data, validity = _gather_roles(
-            self._source.collection, self._role_indices, bool(self._all_valid), target, selected
+            self._source.collection, self._role_indices, bool(self._all_valid), target, selected, self._span
         )
         return self._finish(role_data, validity, target)
 
@@ -346,8 +351,15 @@ def _as_tuple(selectors: str | Sequence[str] | None) -> tuple[str, ...] | None:
     return tuple(selectors)
 
 
-def _take(full: np.ndarray, take: np.ndarray, valid: np.ndarray | None, n_valid: int) -> np.ndarray:
-    """Rows ``take`` of ``full`` (a new contiguous array); rows where ``valid`` is False become zeros / ``""``."""
+def _take(full: np.ndarray, take: np.ndarray | slice, valid: np.ndarray | None, n_valid: int) -> np.ndarray:
+    """Rows ``take`` of ``full`` (a new contiguous array); rows where ``valid`` is False become zeros / ``""``.
+
+    ``take`` may be a slice (every row real): numbers are copied as one block (a new, writeable
+    array a backend can share), text is a read-only view of ``full``.
+    """
+    if type(take) is slice:
+        part = full[take]
+        return part if full.dtype.kind in "OUS" else part.copy()
     n = len(take)
     if n_valid == 0:
         if full.dtype.kind in "OU":
@@ -365,9 +377,11 @@ def _gather_roles(
     all_valid: bool,
     target: TargetFormat,
     selected: tuple[tuple[tuple[str, str], ...], ...],
+    span: tuple[int, int] | None = None,
 ) -> tuple[dict[str, SampleData], dict[str, tuple[np.ndarray | None, int]]]:
     """Rows ``role_indices`` of the selected columns, per role, in format ``target``.
 
+    ``span=(start, stop)``: every role's indices are ``range(start, stop)`` (read as a slice).
     Returns the SampleData per role and, per role, the validity mask (None when every index is
     real) with the number of real samples.
     """
@@ -375,7 +389,9 @@ def _gather_roles(
     validity: dict[str, tuple[np.ndarray | None, int]] = {}
     for role, indices in role_indices.items():
         n = len(indices)
-        if all_valid:
+        if span is not None:
+            valid, n_valid, take = None, n, slice(*span)
+        elif all_valid:
             valid, n_valid, take = None, n, indices
         else:
             valid = indices >= 0

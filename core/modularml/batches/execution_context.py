@@ -158,15 +158,17 @@ class ExecutionContext:
 
     def detach_tensors(self) -> ExecutionContext:
         """A copy whose outputs, materialised inputs and losses are detached from autograd graphs (for results)."""
-        return ExecutionContext(
-            phase_label=self.phase_label,
-            epoch_idx=self.epoch_idx,
-            batch_idx=self.batch_idx,
-            inputs={k: v.detach_tensors() if isinstance(v, Batch) else v for k, v in self.inputs.items()},
-            outputs={k: v.detach_tensors() for k, v in self.outputs.items()},
-            losses={k: detach_value(v) for k, v in self.losses.items()},
-            fold=self.fold,
+        ctx = ExecutionContext.__new__(ExecutionContext)  # every part is already valid: no checks again
+        ctx.phase_label, ctx.epoch_idx, ctx.batch_idx, ctx.fold = (
+            self.phase_label,
+            self.epoch_idx,
+            self.batch_idx,
+            self.fold,
         )
+        ctx.inputs = {k: v.detach_tensors() if isinstance(v, Batch) else v for k, v in self.inputs.items()}
+        ctx.outputs = {k: v.detach_tensors() for k, v in self.outputs.items()}
+        ctx.losses = {k: detach_value(v) for k, v in self.losses.items()}
+        return ctx
 
     def __repr__(self) -> str:
         return (

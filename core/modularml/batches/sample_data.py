@@ -143,8 +143,15 @@ class SampleData:
         return self.convert(backend_format(backend, device=device))
 
     def detach_tensors(self) -> SampleData:
-        """This data with every tensor detached from its autograd graph."""
-        return self.map_tensors(detach_value)
+        """This data with every tensor detached from its autograd graph (itself when nothing had one)."""
+        changed = {}
+        for domain in self.TENSOR_DOMAINS:
+            value = getattr(self, domain)
+            if value is not None:
+                detached = detach_value(value)
+                if detached is not value:
+                    changed[domain] = detached
+        return dataclasses.replace(self, **changed) if changed else self
 
     @classmethod
     def concat(cls, items: Sequence[SampleData]) -> SampleData:
@@ -231,8 +238,11 @@ class RoleData(Mapping[str, SampleData]):
         return self.map(lambda item: item.convert(target))
 
     def detach_tensors(self) -> RoleData:
-        """Every role's tensors detached from their autograd graphs."""
-        return self.map(SampleData.detach_tensors)
+        """Every role's tensors detached from their autograd graphs (itself when no role changes)."""
+        detached = {role: item.detach_tensors() for role, item in self._data.items()}
+        if all(detached[role] is item for role, item in self._data.items()):
+            return self
+        return RoleData.trusted(detached)
 
     @classmethod
     def concat(cls, items: Sequence[RoleData]) -> RoleData:

@@ -181,8 +181,8 @@ def detach_value(value: Any) -> Any:
     """``value`` without autograd history (numpy arrays and text are returned as they are)."""
 
     def detach(item: Any) -> Any:
-        if isinstance(item, np.ndarray):
-            return item
+        if isinstance(item, np.ndarray) or getattr(item, "requires_grad", None) is False:
+            return item  # nothing to detach from (a tensor made under no-grad: detaching would only copy it)
         from modularml.backends import backend_of
 
         backend = backend_of(item)

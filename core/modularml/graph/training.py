@@ -233,6 +233,11 @@ class GraphTraining:
             if isinstance(node, ModelNode) and node.model.is_built:
                 node.model.set_training(training and not node.is_frozen)
 
+    def set_inference_modes(self, active_nodes: list[str | GraphNode] | None = None) -> None:
+        """Build the graph if needed and put the models of ``active_nodes`` (and upstream) in inference mode."""
+        self.ensure_built()
+        self._set_training_modes(self.execution_order(active_nodes), training=False)
+
     def ensure_built(self) -> None:
         """Build the graph (with the shapes its FeatureSets give) unless it is built already."""
         if not self._built:
@@ -419,11 +424,21 @@ class GraphTraining:
         losses: list[AppliedLoss] | None = None,
         *,
         active_nodes: list[str | GraphNode] | None = None,
+        set_modes: bool = True,
     ) -> None:
-        """Forward-only pass under no-grad, models in inference mode; outputs and losses are recorded in ``ctx``."""
+        """Forward-only pass under no-grad, models in inference mode; outputs and losses are recorded in ``ctx``.
+
+        Args:
+            ctx: The step's context.
+            losses: Losses to compute on the outputs.
+            active_nodes: Subset of nodes to run; their upstream dependencies are included.
+            set_modes: Put the models in inference mode first. A phase that did so once for all its
+                steps (:meth:`set_inference_modes`) passes False.
+        """
         self.ensure_built()
         order = self.execution_order(active_nodes)
-        self._set_training_modes(order, training=False)
+        if set_modes:
+            self._set_training_modes(order, training=False)
         with contextlib.ExitStack() as stack:
             self._no_grad_all(stack, order)
             for node in order:

@@ -10,6 +10,7 @@ import numpy as np
 
 from modularml.backends.devices import Accelerator
 from modularml.batches import BatchView, ExecutionContext
+from modularml.batches.sample_data import ROLE_DEFAULT
 from modularml.errors import InvalidArgumentError
 from modularml.losses.applied_loss import AppliedLoss
 from modularml.phases.base import ExperimentPhase, _loss_value
@@ -65,6 +66,28 @@ def full_data_views(phase: ExperimentPhase) -> dict[tuple[str, Any], np.ndarray]
                     "FeatureSets that hold the same samples (split alike), or use one phase per FeatureSet."
                 )
     return rows
+
+
+def _chunker(source: Any, indices: np.ndarray) -> Any:
+    """``chunk(start, stop)``: the BatchView of rows ``indices[start:stop]`` of ``source``, checked once here.
+
+    The indices are validated once for the whole split; a split that is one contiguous range of
+    rows (what ``FeatureSet.split`` and whole FeatureSets give) hands out views that read each
+    chunk as one slice instead of row by row.
+    """
+    whole = BatchView(source, indices)
+    fs, columns = whole._source, whole._columns
+    checked = whole._role_indices[ROLE_DEFAULT]
+    all_valid = bool((checked >= 0).all())
+    first = int(checked[0]) if len(checked) else 0
+    contiguous = all_valid and np.array_equal(checked, np.arange(first, first + len(checked)))
+
+    def chunk(start: int, stop: int) -> BatchView:
+        part = checked[start:stop]
+        span = (first + start, first + start + len(part)) if contiguous else None
+        return BatchView.trusted(fs, {ROLE_DEFAULT: part}, None, columns, all_valid, span=span)
+
+    return chunk
 
 
 class EvalPhase(ExperimentPhase):
@@ -165,6 +188,7 @@ class EvalPhase(ExperimentPhase):
             n = len(next(iter(rows.values())))
             size = self.batch_size or max(n, 1)
             starts = list(range(0, n, size)) or [0]
+            chunks = {key: _chunker(sources[key], indices) for key, indices in rows.items()}
             self._fire("on_phase_start", results)
             self._fire("on_epoch_start", results, ExecutionContext(self.label, epoch_idx=0, batch_idx=0), epoch_idx=0)
             total = 0.0
@@ -172,9 +196,8 @@ class EvalPhase(ExperimentPhase):
                 enabled=show_eval_progress, total=len(starts), desc=self.label, leave=persist_progress, unit="batch"
             ) as bar:
                 for batch_idx, start in enumerate(starts):
-                    ctx = ExecutionContext(self.label, epoch_idx=0, batch_idx=batch_idx)
-                    for key, indices in rows.items():
-                        ctx.set_input(key[0], key[1], BatchView(sources[key], indices[start : start + size]))
+                    inputs = {key: chunk(start, start + size) for key, chunk in chunks.items()}
+                    ctx = ExecutionContext.trusted(self.label, 0, batch_idx, inputs)
                     self._fire("on_batch_start", results, ctx, epoch_idx=0, batch_idx=batch_idx)
                     yield ctx
                     value = sum(_loss_value(v) for v in ctx.losses.values())
@@ -212,9 +235,10 @@ class EvalPhase(ExperimentPhase):
         kwargs.setdefault("persist_progress", IN_NOTEBOOK)
         graph = self.resolve_model_graph(graph)
         results = self.new_results() if results is None else results
+        graph.set_inference_modes(self.active_nodes)  # once for the phase, not at every chunk
         self._drive(
             self.iter_execution(results=results, **kwargs),
-            lambda ctx: graph.eval_step(ctx, self.losses, active_nodes=self.active_nodes),
+            lambda ctx: graph.eval_step(ctx, self.losses, active_nodes=self.active_nodes, set_modes=False),
         )
         return results
 
