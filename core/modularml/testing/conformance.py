@@ -73,6 +73,19 @@ class BackendConformance:
         assert devices
         assert devices[0] == "cpu"
 
+    # -- devices ----------------------------------------------------------------------------
+    def test_to_device_moves_values_and_refuses_missing_devices(self, impl: Any, device: str) -> None:
+        """``to_device`` gives the same values on the device, the same object when already there."""
+        array = _sample((3, 4), "float32")
+        native = impl.from_numpy(array)
+        moved = impl.to_device(native, device)
+        assert impl.device_of(moved) == device
+        np.testing.assert_array_equal(impl.to_numpy(moved), array)
+        assert impl.to_device(moved, device) is moved
+        missing = next(f"cuda:{i}" for i in range(64) if f"cuda:{i}" not in impl.available_devices())
+        with pytest.raises(DeviceError, match=missing):
+            impl.to_device(native, missing)
+
     # -- conversion -------------------------------------------------------------------------
     @pytest.mark.parametrize("dtype", DTYPES)
     @pytest.mark.parametrize("shape", SHAPES, ids=str)

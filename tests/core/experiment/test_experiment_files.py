@@ -414,3 +414,16 @@ def test_a_sigkill_during_saves_leaves_a_loadable_file(builder, tmp_path: Path) 
             assert loaded.history[0].results.get_train_result().n_epochs == 1
     leftovers = [p.name for p in tmp_path.iterdir() if p.name not in {"exp_builder.py", "run.exp.mml", "__pycache__"}]
     assert all(name.startswith(".") or name.endswith(".tmp") for name in leftovers), leftovers
+
+
+def test_accelerators_of_phases_and_nodes_travel_in_experiment_files(builder, tmp_path: Path) -> None:
+    exp, head, _ = builder.build(n_epochs=1)
+    exp.execution_plan.get_phase("train").accelerator = mml.Accelerator("cpu")
+    head.accelerator = mml.Accelerator("cpu", pin_memory=True)
+    path = exp.save(tmp_path / "run")
+    with ExperimentContext().activate():
+        loaded = mml.Experiment.load(path)
+        assert loaded.execution_plan.get_phase("train").accelerator == mml.Accelerator("cpu")
+        (node,) = loaded.model_graph.nodes.values()
+        assert node.accelerator == mml.Accelerator("cpu", pin_memory=True)
+        loaded.run(**QUIET)
