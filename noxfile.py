@@ -36,6 +36,10 @@ NOTEBOOK_TOOLS = [
     "ipykernel>=6.29",
     "ipywidgets>=8.1",
 ]  # tests/integration/test_notebook.py
+# The peers bench/bench_peers.py runs the training workload through (the bench-peers session's);
+# each installs against the pinned torch above.
+BENCH_PEERS = ["lightning>=2.2", "keras>=3.3", "skorch>=1.0"]
+BENCH_PEERS_SCRIPT = "bench_peers.py"
 DOCS_TOOLS = ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"]
 
 CORE = "core"
@@ -229,7 +233,21 @@ def bench(session: nox.Session) -> None:
     report = ROOT / "bench" / "report.md"
     report.unlink(missing_ok=True)
     for script in sorted((ROOT / "bench").glob("bench_*.py")):
-        session.run("python", str(script), str(report))
+        if script.name != BENCH_PEERS_SCRIPT:  # the bench-peers session's, with the peers it installs
+            session.run("python", str(script), str(report))
+    session.log(report.read_text())
+
+
+@nox.session(name="bench-peers", default=False)
+def bench_peers(session: nox.Session) -> None:
+    """The training workload through ModularML, PyTorch Lightning, Keras 3 (torch backend) and skorch.
+
+    Appends its section to bench/report.md (run after ``nox -s bench``, which starts the report afresh).
+    """
+    _warn_if_disk_short(session)
+    session.install(*_editable(CORE, BACKENDS["torch"]), TORCH, *BENCH_PEERS)
+    report = ROOT / "bench" / "report.md"
+    session.run("python", str(ROOT / "bench" / BENCH_PEERS_SCRIPT), str(report))
     session.log(report.read_text())
 
 
