@@ -189,14 +189,14 @@ def _kfold_parts(rows: np.ndarray, codes: np.ndarray | None, n: int, seed: int, 
         return list(np.array_split(rng.permutation(rows), n))
     if grouped:  # largest groups first (ties in random order), each to the part with fewest samples
         groups = rng.permutation(np.unique(codes))
-        sizes = np.bincount(codes)[groups]
-        order = groups[np.argsort(-sizes, kind="stable")]
+        counts = np.bincount(codes)
+        order = groups[np.argsort(-counts[groups], kind="stable")]
         totals = np.zeros(n, dtype=np.int64)
         part_of = np.empty(codes.max() + 1, dtype=np.int64)
         for group in order:
             target = int(np.argmin(totals))
             part_of[group] = target
-            totals[target] += int(np.count_nonzero(codes == group))
+            totals[target] += int(counts[group])
         return [rows[part_of[codes] == i] for i in range(n)]
     parts: list[list[np.ndarray]] = [[] for _ in range(n)]
     offset = 0
